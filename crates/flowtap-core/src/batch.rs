@@ -1,0 +1,254 @@
+//! [`PacketBatch`]: many decoded packets in struct-of-arrays form plus one
+//! arena holding their bytes — the unit that crosses to JavaScript.
+//!
+//! Layout: columns of the same width share one vector, column-major with a
+//! stride of `capacity` (column `c`, packet `i` is at `c * capacity + i`), so
+//! a binding can hand each vector to JS as one typed array without copying
+//! and JS can take per-column views. Column indices are the `U8_*`, `U16_*`,
+//! `U32_*` constants; [`COLUMNS`] lists them by name for bindings.
+//!
+//! Bounds: a batch holds at most `capacity` packets and, once non-empty, at
+//! most `max_bytes` of packet bytes; the builder refuses packets beyond that.
+
+use crate::capture::Frame;
+use crate::decode::PacketInfo;
+
+pub const U8_STATUS: usize = 0;
+pub const U8_STOP: usize = 1;
+pub const U8_NET: usize = 2;
+pub const U8_TRANSPORT: usize = 3;
+pub const U8_IP_PROTO: usize = 4;
+pub const U8_TTL: usize = 5;
+pub const U8_IP_FLAGS: usize = 6;
+pub const U8_VLAN_COUNT: usize = 7;
+pub const U8_ICMP_TYPE: usize = 8;
+pub const U8_ICMP_CODE: usize = 9;
+pub const U8_TCP_OPTS: usize = 10;
+pub const U8_WSCALE: usize = 11;
+pub const U8_COLUMNS: usize = 12;
+
+pub const U16_LINK_TYPE: usize = 0;
+pub const U16_ETHERTYPE: usize = 1;
+pub const U16_VLAN_ID: usize = 2;
+pub const U16_SRC_PORT: usize = 3;
+pub const U16_DST_PORT: usize = 4;
+pub const U16_TCP_FLAGS: usize = 5;
+pub const U16_WINDOW: usize = 6;
+pub const U16_FRAG_OFFSET: usize = 7;
+pub const U16_L3_OFFSET: usize = 8;
+pub const U16_L4_OFFSET: usize = 9;
+pub const U16_MSS: usize = 10;
+pub const U16_COLUMNS: usize = 11;
+
+pub const U32_CAPLEN: usize = 0;
+pub const U32_ORIGLEN: usize = 1;
+pub const U32_INTERFACE: usize = 2;
+/// Offset of the packet's first byte in the arena.
+pub const U32_DATA_OFFSET: usize = 3;
+/// Payload offset relative to the packet's first byte.
+pub const U32_PAYLOAD_OFFSET: usize = 4;
+pub const U32_PAYLOAD_LEN: usize = 5;
+pub const U32_SEQ: usize = 6;
+pub const U32_ACK: usize = 7;
+pub const U32_IP_ID: usize = 8;
+pub const U32_TS_VAL: usize = 9;
+pub const U32_TS_ECR: usize = 10;
+pub const U32_COLUMNS: usize = 11;
+
+/// Bytes per packet in [`PacketBatch::addrs`]: 16 source then 16 destination.
+pub const ADDR_STRIDE: usize = 32;
+
+/// Column names by width, in index order, for bindings to publish.
+pub const COLUMNS: (&[&str], &[&str], &[&str]) = (
+    &[
+        "status",
+        "stop",
+        "net",
+        "transport",
+        "ipProto",
+        "ttl",
+        "ipFlags",
+        "vlanCount",
+        "icmpType",
+        "icmpCode",
+        "tcpOpts",
+        "wscale",
+    ],
+    &[
+        "linkType",
+        "ethertype",
+        "vlanId",
+        "srcPort",
+        "dstPort",
+        "tcpFlags",
+        "window",
+        "fragOffset",
+        "l3Offset",
+        "l4Offset",
+        "mss",
+    ],
+    &[
+        "caplen",
+        "origlen",
+        "interface",
+        "dataOffset",
+        "payloadOffset",
+        "payloadLen",
+        "seq",
+        "ack",
+        "ipId",
+        "tsVal",
+        "tsEcr",
+    ],
+);
+
+/// Decoded packets in struct-of-arrays form; see the module docs.
+#[derive(Debug, Clone)]
+pub struct PacketBatch {
+    len: usize,
+    capacity: usize,
+    max_bytes: usize,
+    pub ts_ns: Vec<u64>,
+    pub u8s: Vec<u8>,
+    pub u16s: Vec<u16>,
+    pub u32s: Vec<u32>,
+    pub addrs: Vec<u8>,
+    /// Packet bytes, back to back (empty when bytes are not kept).
+    pub data: Vec<u8>,
+}
+
+impl PacketBatch {
+    /// An empty batch for up to `capacity` packets and `max_bytes` of packet
+    /// bytes (a first packet is always accepted).
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
+        let capacity = capacity.max(1);
+        PacketBatch {
+            len: 0,
+            capacity,
+            max_bytes,
+            ts_ns: vec![0; capacity],
+            u8s: vec![0; U8_COLUMNS * capacity],
+            u16s: vec![0; U16_COLUMNS * capacity],
+            u32s: vec![0; U32_COLUMNS * capacity],
+            addrs: vec![0; ADDR_STRIDE * capacity],
+            data: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Column stride.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len == self.capacity
+    }
+
+    /// Whether a packet of `caplen` bytes still fits.
+    pub fn fits(&self, caplen: usize, keep_bytes: bool) -> bool {
+        !self.is_full()
+            && (self.len == 0 || !keep_bytes || self.data.len() + caplen <= self.max_bytes)
+    }
+
+    /// Appends one packet. Callers check [`fits`](Self::fits) first; a packet
+    /// that does not fit is ignored and `false` returned.
+    pub fn push(&mut self, frame: &Frame<'_>, info: &PacketInfo, keep_bytes: bool) -> bool {
+        if !self.fits(frame.data.len(), keep_bytes) {
+            return false;
+        }
+        let (i, cap) = (self.len, self.capacity);
+        self.ts_ns[i] = frame.ts_ns;
+        let u8s = [
+            info.status as u8,
+            info.stop as u8,
+            info.net as u8,
+            info.transport as u8,
+            info.ip_proto,
+            info.ttl,
+            info.ip_flags,
+            info.vlan_count,
+            info.icmp_type,
+            info.icmp_code,
+            info.tcp_options.present,
+            info.tcp_options.wscale,
+        ];
+        for (c, v) in u8s.into_iter().enumerate() {
+            self.u8s[c * cap + i] = v;
+        }
+        let u16s = [
+            frame.link_type.0,
+            info.ethertype,
+            info.vlan_id,
+            info.src_port,
+            info.dst_port,
+            info.tcp_flags,
+            info.window,
+            info.frag_offset,
+            info.l3_offset,
+            info.l4_offset,
+            info.tcp_options.mss,
+        ];
+        for (c, v) in u16s.into_iter().enumerate() {
+            self.u16s[c * cap + i] = v;
+        }
+        let data_offset = if keep_bytes {
+            self.data.len() as u32
+        } else {
+            0
+        };
+        let u32s = [
+            frame.data.len() as u32,
+            frame.origlen,
+            frame.interface,
+            data_offset,
+            info.payload_offset,
+            info.payload_len,
+            info.seq,
+            info.ack,
+            info.ip_id,
+            info.tcp_options.ts_val,
+            info.tcp_options.ts_ecr,
+        ];
+        for (c, v) in u32s.into_iter().enumerate() {
+            self.u32s[c * cap + i] = v;
+        }
+        let a = i * ADDR_STRIDE;
+        self.addrs[a..a + 16].copy_from_slice(&info.src);
+        self.addrs[a + 16..a + 32].copy_from_slice(&info.dst);
+        if keep_bytes {
+            self.data.extend_from_slice(frame.data);
+        }
+        self.len += 1;
+        true
+    }
+
+    pub fn u8_col(&self, c: usize) -> &[u8] {
+        &self.u8s[c * self.capacity..c * self.capacity + self.len]
+    }
+
+    pub fn u16_col(&self, c: usize) -> &[u16] {
+        &self.u16s[c * self.capacity..c * self.capacity + self.len]
+    }
+
+    pub fn u32_col(&self, c: usize) -> &[u32] {
+        &self.u32s[c * self.capacity..c * self.capacity + self.len]
+    }
+
+    /// The bytes of packet `i` (empty when bytes are not kept).
+    pub fn packet_data(&self, i: usize) -> &[u8] {
+        if i >= self.len || self.data.is_empty() {
+            return &[];
+        }
+        let off = self.u32_col(U32_DATA_OFFSET)[i] as usize;
+        let len = self.u32_col(U32_CAPLEN)[i] as usize;
+        self.data.get(off..off + len).unwrap_or(&[])
+    }
+}

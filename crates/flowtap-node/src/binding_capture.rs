@@ -1,0 +1,207 @@
+//! `BindingCapture`: a capture source whose reading and decoding run on
+//! libuv's thread pool, one batch per `nextBatch()` call.
+//!
+//! Opening is deferred to the first `nextBatch()`, so even the file open and
+//! header parse happen off the JS thread and their errors arrive the same way
+//! as read errors. `close()` drops the source (and so the file descriptor)
+//! at once, or as soon as a batch in flight finishes; garbage collection of
+//! the JS object does the same. A panic in the core becomes `ERR_INTERNAL`,
+//! never an aborted process.
+
+use std::fs::File;
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use flowtap_core::batch::PacketBatch;
+use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
+use napi::bindgen_prelude::{AsyncTask, Uint8Array};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::binding_error::BindingError;
+use crate::binding_types::{BindingBatchResult, BindingOpenOptions, BindingStats};
+
+enum Input {
+    File(String),
+    Bytes(Vec<u8>),
+}
+
+enum State {
+    Pending(Input, SourceOptions),
+    Open(Box<PacketSource<'static>>),
+    /// Open failed or the source was closed; reads end.
+    Ended,
+}
+
+struct Shared {
+    state: State,
+    /// An invalid option, reported by the first `nextBatch()`.
+    invalid: Option<BindingError>,
+    format: Option<&'static str>,
+    /// Totals kept after the source is dropped.
+    stats: SourceStats,
+    position: u64,
+}
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic while reading is turned into an error and the state ended, so
+    // a poisoned lock holds nothing inconsistent worth refusing.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A pcap/pcapng source read in batches off the JS thread.
+#[napi]
+pub struct BindingCapture {
+    shared: Arc<Mutex<Shared>>,
+}
+
+#[napi]
+impl BindingCapture {
+    fn with(input: Input, options: Option<BindingOpenOptions>) -> Self {
+        let options = options.unwrap_or_default();
+        let (opts, invalid) = match options.to_core() {
+            Ok(o) => (o, None),
+            Err(e) => (SourceOptions::default(), Some(e)),
+        };
+        BindingCapture {
+            shared: Arc::new(Mutex::new(Shared {
+                state: State::Pending(input, opts),
+                invalid,
+                format: None,
+                stats: SourceStats::default(),
+                position: 0,
+            })),
+        }
+    }
+
+    /// A source over a file, opened by the first `nextBatch()`.
+    #[napi(factory)]
+    pub fn from_file(path: String, options: Option<BindingOpenOptions>) -> Self {
+        Self::with(Input::File(path), options)
+    }
+
+    /// A source over bytes in memory (copied once, here).
+    #[napi(factory)]
+    pub fn from_bytes(bytes: Uint8Array, options: Option<BindingOpenOptions>) -> Self {
+        Self::with(Input::Bytes(bytes.to_vec()), options)
+    }
+
+    /// Reads and decodes the next batch on the thread pool.
+    #[napi(ts_return_type = "Promise<BindingBatchResult>")]
+    pub fn next_batch(&self) -> AsyncTask<NextBatch> {
+        AsyncTask::new(NextBatch {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Totals so far (kept after close).
+    #[napi]
+    pub fn stats(&self) -> BindingStats {
+        let s = lock(&self.shared);
+        BindingStats::new(&s.stats, s.format, s.position)
+    }
+
+    /// Releases the file and buffers. Reads after this report the end.
+    #[napi]
+    pub fn close(&self) {
+        lock(&self.shared).state = State::Ended;
+    }
+
+    /// Whether the underlying input is still held open.
+    #[napi(getter)]
+    pub fn is_open(&self) -> bool {
+        !matches!(lock(&self.shared).state, State::Ended)
+    }
+}
+
+/// What a `nextBatch()` computed on the pool thread.
+pub enum Outcome {
+    Batch(PacketBatch),
+    Error(BindingError),
+    Done,
+}
+
+pub struct NextBatch {
+    shared: Arc<Mutex<Shared>>,
+}
+
+fn step(shared: &Mutex<Shared>) -> Outcome {
+    let mut s = lock(shared);
+    if let Some(e) = s.invalid.take() {
+        s.state = State::Ended;
+        return Outcome::Error(e);
+    }
+    if let State::Pending(..) = s.state {
+        let State::Pending(input, opts) = std::mem::replace(&mut s.state, State::Ended) else {
+            unreachable!("checked above")
+        };
+        let opened = match input {
+            Input::File(path) => match File::open(&path) {
+                Ok(f) => PacketSource::new(f, opts).map_err(|e| {
+                    let mut b = BindingError::from(&e);
+                    b.message = format!("{path}: {}", b.message);
+                    b
+                }),
+                Err(e) => Err(BindingError::io(&path, &e)),
+            },
+            Input::Bytes(bytes) => {
+                PacketSource::new(Cursor::new(bytes), opts).map_err(|e| BindingError::from(&e))
+            }
+        };
+        match opened {
+            Ok(src) => {
+                s.format = Some(src.format().name());
+                s.state = State::Open(Box::new(src));
+            }
+            Err(e) => return Outcome::Error(e),
+        }
+    }
+    let State::Open(src) = &mut s.state else {
+        return Outcome::Done;
+    };
+    let res = src.next_batch();
+    let (stats, position) = (src.stats().clone(), src.position());
+    s.stats = stats;
+    s.position = position;
+    match res {
+        Ok(Some(b)) => Outcome::Batch(b),
+        Ok(None) => Outcome::Done,
+        Err(e) => Outcome::Error(BindingError::from(&e)),
+    }
+}
+
+impl Task for NextBatch {
+    type Output = Outcome;
+    type JsValue = BindingBatchResult;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let shared = &self.shared;
+        Ok(
+            catch_unwind(AssertUnwindSafe(|| step(shared))).unwrap_or_else(|_| {
+                lock(shared).state = State::Ended;
+                Outcome::Error(BindingError::internal("panic while reading a capture"))
+            }),
+        )
+    }
+
+    fn resolve(&mut self, _env: Env, out: Outcome) -> napi::Result<BindingBatchResult> {
+        Ok(match out {
+            Outcome::Batch(b) => BindingBatchResult {
+                batch: Some(b.into()),
+                error: None,
+                done: false,
+            },
+            Outcome::Error(e) => BindingBatchResult {
+                batch: None,
+                error: Some(e),
+                done: true,
+            },
+            Outcome::Done => BindingBatchResult {
+                batch: None,
+                error: None,
+                done: true,
+            },
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! Plain data that crosses the boundary: options in, batches and stats out.
+
+use flowtap_core::batch::{PacketBatch, ADDR_STRIDE, COLUMNS};
+use flowtap_core::capture::ReaderOptions;
+use flowtap_core::source::{SourceOptions, SourceStats};
+use napi::bindgen_prelude::{BigInt, BigUint64Array, Buffer, Uint16Array, Uint32Array, Uint8Array};
+use napi_derive::napi;
+
+use crate::binding_error::BindingError;
+
+/// Options of a capture source. Validated by the TypeScript layer; the
+/// binding clamps nothing silently and rejects out-of-range values.
+#[napi(object)]
+#[derive(Default)]
+pub struct BindingOpenOptions {
+    /// Packets per batch at most. @default 4096
+    pub batch_packets: Option<u32>,
+    /// Packet bytes per batch at most (a first packet always fits). @default 4194304
+    pub batch_bytes: Option<u32>,
+    /// Copy packet bytes into batches; off gives headers only. @default true
+    pub keep_bytes: Option<bool>,
+    /// Largest captured packet accepted from the file. @default 262144
+    pub max_packet_bytes: Option<u32>,
+}
+
+impl BindingOpenOptions {
+    pub fn to_core(&self) -> Result<SourceOptions, BindingError> {
+        let d = SourceOptions::default();
+        let bad = |m: String| BindingError {
+            code: "ERR_INVALID_ARG".into(),
+            message: m,
+            offset: None,
+        };
+        let batch_packets = self.batch_packets.unwrap_or(d.batch_packets as u32);
+        if !(1..=1 << 20).contains(&batch_packets) {
+            return Err(bad(format!(
+                "batchSize must be 1..=1048576, got {batch_packets}"
+            )));
+        }
+        let max_packet_len = self.max_packet_bytes.unwrap_or(d.reader.max_packet_len);
+        if !(64..=64 << 20).contains(&max_packet_len) {
+            return Err(bad(format!(
+                "maxPacketBytes must be 64..=67108864, got {max_packet_len}"
+            )));
+        }
+        Ok(SourceOptions {
+            reader: ReaderOptions {
+                max_packet_len,
+                max_block_len: d.reader.max_block_len.max(max_packet_len + 64),
+                ..d.reader
+            },
+            batch_packets: batch_packets as usize,
+            batch_bytes: self.batch_bytes.map_or(d.batch_bytes, |b| b as usize),
+            keep_bytes: self.keep_bytes.unwrap_or(d.keep_bytes),
+        })
+    }
+}
+
+/// One batch of packets in struct-of-arrays form. Column `c` of a width is
+/// the slice `[c * capacity, c * capacity + length)` of that width's array;
+/// `batchLayout()` names the columns.
+#[napi(object, object_from_js = false)]
+pub struct BindingBatch {
+    pub length: u32,
+    pub capacity: u32,
+    pub ts: BigUint64Array,
+    pub u8: Uint8Array,
+    pub u16: Uint16Array,
+    pub u32: Uint32Array,
+    /// 32 bytes per packet: source then destination address (IPv4 in the
+    /// first 4 bytes of each 16).
+    pub addrs: Uint8Array,
+    /// Packet bytes back to back; `dataOffset` and `caplen` columns index it.
+    pub data: Buffer,
+}
+
+impl From<PacketBatch> for BindingBatch {
+    fn from(b: PacketBatch) -> Self {
+        BindingBatch {
+            length: b.len() as u32,
+            capacity: b.capacity() as u32,
+            ts: BigUint64Array::new(b.ts_ns),
+            u8: Uint8Array::new(b.u8s),
+            u16: Uint16Array::new(b.u16s),
+            u32: Uint32Array::new(b.u32s),
+            addrs: Uint8Array::new(b.addrs),
+            data: Buffer::from(b.data),
+        }
+    }
+}
+
+/// What one `nextBatch()` call produced: a batch, the end, or an error
+/// (which always comes after the batch holding the packets before it).
+#[napi(object, object_from_js = false)]
+pub struct BindingBatchResult {
+    pub batch: Option<BindingBatch>,
+    pub error: Option<BindingError>,
+    pub done: bool,
+}
+
+#[napi(object, object_from_js = false)]
+pub struct BindingLinkTypeCount {
+    pub link_type: u32,
+    pub name: String,
+    pub packets: f64,
+}
+
+/// Running totals of a source (see `SourceStats` in the core).
+#[napi(object, object_from_js = false)]
+pub struct BindingStats {
+    pub format: Option<String>,
+    pub packets: f64,
+    pub bytes: f64,
+    pub wire_bytes: f64,
+    pub link_types: Vec<BindingLinkTypeCount>,
+    pub ipv4: f64,
+    pub ipv6: f64,
+    pub arp: f64,
+    pub tcp: f64,
+    pub udp: f64,
+    pub icmp: f64,
+    pub other: f64,
+    pub fragments: f64,
+    pub malformed: f64,
+    pub truncated: f64,
+    pub first_ts_ns: Option<BigInt>,
+    pub last_ts_ns: Option<BigInt>,
+    /// Byte offset of the next unread record.
+    pub position: f64,
+}
+
+impl BindingStats {
+    pub fn new(s: &SourceStats, format: Option<&str>, position: u64) -> Self {
+        BindingStats {
+            format: format.map(str::to_string),
+            packets: s.packets as f64,
+            bytes: s.bytes as f64,
+            wire_bytes: s.wire_bytes as f64,
+            link_types: s
+                .link_types
+                .iter()
+                .map(|(l, n)| BindingLinkTypeCount {
+                    link_type: l.0 as u32,
+                    name: l.name().to_string(),
+                    packets: *n as f64,
+                })
+                .collect(),
+            ipv4: s.ipv4 as f64,
+            ipv6: s.ipv6 as f64,
+            arp: s.arp as f64,
+            tcp: s.tcp as f64,
+            udp: s.udp as f64,
+            icmp: s.icmp as f64,
+            other: s.other as f64,
+            fragments: s.fragments as f64,
+            malformed: s.malformed as f64,
+            truncated: s.truncated as f64,
+            first_ts_ns: s.first_ts_ns.map(BigInt::from),
+            last_ts_ns: s.last_ts_ns.map(BigInt::from),
+            position: position as f64,
+        }
+    }
+}
+
+/// Names of the batch columns per width, in index order.
+#[napi(object, object_from_js = false)]
+pub struct BindingLayout {
+    pub u8: Vec<String>,
+    pub u16: Vec<String>,
+    pub u32: Vec<String>,
+    pub addr_stride: u32,
+}
+
+/// The column layout of every batch, read once by the TypeScript layer so
+/// the two sides cannot drift apart.
+#[napi]
+pub fn batch_layout() -> BindingLayout {
+    let names = |c: &[&str]| c.iter().map(|s| s.to_string()).collect();
+    BindingLayout {
+        u8: names(COLUMNS.0),
+        u16: names(COLUMNS.1),
+        u32: names(COLUMNS.2),
+        addr_stride: ADDR_STRIDE as u32,
+    }
+}

@@ -1,0 +1,14 @@
+//! napi-rs bindings of flowtap — the only crate that knows Node.
+//!
+//! Thin by design: it opens inputs, runs the core on libuv's thread pool and
+//! hands whole [`flowtap_core::batch::PacketBatch`]es to JavaScript as typed
+//! arrays that take ownership of the batch's vectors (no copy). One N-API
+//! crossing per batch, never per packet. Boundary types are named `Binding*`
+//! and live in their own modules.
+
+mod binding_capture;
+mod binding_error;
+mod binding_types;
+
+pub use binding_capture::BindingCapture;
+pub use binding_types::batch_layout;

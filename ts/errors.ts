@@ -1,0 +1,101 @@
+/**
+ * Errors of flowtap. Every error has a stable `code` shared with the Rust
+ * core (`ErrorCode` there); match on `code` or on the class.
+ *
+ * @module
+ */
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'ERR_CAPTURE_FORMAT'
+  | 'ERR_CAPTURE_UNSUPPORTED'
+  | 'ERR_CAPTURE_TRUNCATED'
+  | 'ERR_LIMIT_EXCEEDED'
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_PERMISSION'
+  | 'ERR_IO'
+  | 'ERR_INVALID_ARG'
+  | 'ERR_INTERNAL'
+
+/** Base class of every error flowtap throws (except {@link AbortError}). */
+export class FlowtapError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A problem with the capture data itself, at a known byte offset. */
+export class CaptureError extends FlowtapError {
+  /** Byte offset in the capture of the record or block that failed. */
+  readonly offset: number | undefined
+  /** The file, when the source is a file. */
+  readonly path: string | undefined
+  constructor(code: ErrorCode, message: string, offset?: number, path?: string) {
+    super(code, message)
+    this.offset = offset
+    this.path = path
+  }
+}
+
+/** Not a pcap/pcapng capture, or a record/block inside it is corrupt. */
+export class CaptureFormatError extends CaptureError {}
+/** A well-formed capture using something flowtap does not read (e.g. a version). */
+export class CaptureUnsupportedError extends CaptureError {}
+/** The capture ends in the middle of a record (e.g. a file still being written or cut short). */
+export class CaptureTruncatedError extends CaptureError {}
+/** A record exceeds a limit (`maxPacketBytes`); almost always corruption. */
+export class LimitExceededError extends CaptureError {}
+
+/** The file does not exist. */
+export class FileNotFoundError extends FlowtapError {}
+/** The file cannot be read with the current privileges. */
+export class PermissionError extends FlowtapError {}
+/** Reading failed for another reason. */
+export class IoError extends FlowtapError {}
+/** An option or argument is invalid; thrown synchronously where it is given. */
+export class InvalidArgumentError extends FlowtapError {}
+/** A bug in flowtap (a caught panic in the native core). Please report it. */
+export class InternalError extends FlowtapError {}
+
+/** Thrown when an `AbortSignal` stops an iteration; `code` matches Node's own. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR'
+  constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AbortError'
+  }
+}
+
+/** The shape the native binding reports errors in. */
+export interface NativeError {
+  code: string
+  message: string
+  offset?: number
+}
+
+/** Builds the typed error for a native error report. */
+export function fromNative(e: NativeError, path?: string): FlowtapError {
+  switch (e.code) {
+    case 'ERR_CAPTURE_FORMAT':
+      return new CaptureFormatError(e.code, e.message, e.offset, path)
+    case 'ERR_CAPTURE_UNSUPPORTED':
+      return new CaptureUnsupportedError(e.code, e.message, e.offset, path)
+    case 'ERR_CAPTURE_TRUNCATED':
+      return new CaptureTruncatedError(e.code, e.message, e.offset, path)
+    case 'ERR_LIMIT_EXCEEDED':
+      return new LimitExceededError(e.code, e.message, e.offset, path)
+    case 'ERR_FILE_NOT_FOUND':
+      return new FileNotFoundError(e.code, e.message)
+    case 'ERR_PERMISSION':
+      return new PermissionError(e.code, e.message)
+    case 'ERR_IO':
+      return new IoError(e.code, e.message)
+    case 'ERR_INVALID_ARG':
+      return new InvalidArgumentError(e.code, e.message)
+    default:
+      return new InternalError('ERR_INTERNAL', `${e.code}: ${e.message}`)
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * flowtap: typed, streaming views of network traffic for TypeScript.
+ *
+ * Rust reads, parses and decodes; TypeScript receives finished batches. Start
+ * with {@link openPcap}.
+ *
+ * @packageDocumentation
+ */
+export { openPcap, PacketSource } from './source.js'
+export type { OpenOptions, IterateOptions, CaptureStats } from './source.js'
+export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
+export type {
+  BatchColumns,
+  DecodeStatus,
+  IcmpInfo,
+  IpInfo,
+  LayerName,
+  LinkTypeName,
+  NetworkName,
+  PacketJson,
+  TcpFlags,
+  TcpInfo,
+  TcpOptions,
+  TransportName,
+  UdpInfo,
+} from './packet.js'
+export {
+  AbortError,
+  CaptureError,
+  CaptureFormatError,
+  CaptureTruncatedError,
+  CaptureUnsupportedError,
+  FileNotFoundError,
+  FlowtapError,
+  InternalError,
+  InvalidArgumentError,
+  IoError,
+  LimitExceededError,
+  PermissionError,
+} from './errors.js'
+export type { ErrorCode } from './errors.js'

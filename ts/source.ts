@@ -1,0 +1,367 @@
+/**
+ * Capture sources: {@link openPcap} and the async iterators over it.
+ *
+ * Where the work happens: reading, parsing and decoding run in Rust on
+ * libuv's thread pool, one batch (up to `batchSize` packets) per native call;
+ * the JS thread only wraps finished batches. While you consume one batch the
+ * next is already being read (one batch of read-ahead, no more), so a slow
+ * consumer holds at most two batches in memory.
+ *
+ * @module
+ */
+import { AbortError, fromNative, InvalidArgumentError, type FlowtapError } from './errors.js'
+import { native, type BindingCapture, type BindingOpenOptions, type BindingStats } from './native.js'
+import { linkTypeName, Packet, PacketBatch, type LinkTypeName } from './packet.js'
+
+/** Options of {@link openPcap}. */
+export interface OpenOptions {
+  /** Packets per batch at most (1…1,048,576). @default 4096 */
+  batchSize?: number
+  /** Packet bytes per batch at most; a first packet always fits. @default 4194304 */
+  batchBytes?: number
+  /** Keep each packet's bytes (`data`, `payload`). Off: headers only, faster. @default true */
+  keepBytes?: boolean
+  /**
+   * Largest captured packet accepted (64…67,108,864). A record above it ends
+   * the read with `ERR_LIMIT_EXCEEDED`: libpcap and Wireshark refuse records
+   * above 262,144 bytes, and a larger length is almost always corruption.
+   * @default 262144
+   */
+  maxPacketBytes?: number
+}
+
+/** Options of one iteration. */
+export interface IterateOptions {
+  /** Aborting stops the iteration: the pending `next()` rejects with {@link AbortError} and the file is closed. */
+  signal?: AbortSignal
+}
+
+/** Totals of the most recent iteration of a source. */
+export interface CaptureStats {
+  /** `pcap` or `pcapng`, once the header has been read. */
+  format: 'pcap' | 'pcapng' | undefined
+  packets: number
+  /** Captured bytes. */
+  bytes: number
+  /** Bytes on the wire (sum of original lengths). */
+  wireBytes: number
+  /** Packets per link type, in order of first appearance. */
+  linkTypes: { linkType: number; name: LinkTypeName; packets: number }[]
+  protocols: { ipv4: number; ipv6: number; arp: number; tcp: number; udp: number; icmp: number; other: number }
+  /** IP fragments (their transport is not decoded). */
+  fragments: number
+  /** Packets with an invalid header. */
+  malformed: number
+  /** Packets cut by the snaplen. */
+  truncated: number
+  /** Earliest capture time, ns since the epoch. */
+  firstTimestampNs: bigint | undefined
+  /** Latest capture time, ns since the epoch. */
+  lastTimestampNs: bigint | undefined
+  /** Byte offset of the next unread record. */
+  position: number
+}
+
+const U32_MAX = 0xffff_ffff
+
+function checkInt(name: string, v: unknown, min: number, max: number): void {
+  if (v === undefined) return
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG', `${name} must be an integer in ${min}..${max}, got ${String(v)}`)
+  }
+}
+
+function toBindingOptions(o: OpenOptions | undefined): BindingOpenOptions {
+  if (o === undefined) return {}
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('ERR_INVALID_ARG', 'options must be an object')
+  checkInt('batchSize', o.batchSize, 1, 1 << 20)
+  checkInt('batchBytes', o.batchBytes, 1, U32_MAX)
+  checkInt('maxPacketBytes', o.maxPacketBytes, 64, 64 << 20)
+  if (o.keepBytes !== undefined && typeof o.keepBytes !== 'boolean') {
+    throw new InvalidArgumentError('ERR_INVALID_ARG', `keepBytes must be a boolean, got ${String(o.keepBytes)}`)
+  }
+  return { batchPackets: o.batchSize, batchBytes: o.batchBytes, keepBytes: o.keepBytes, maxPacketBytes: o.maxPacketBytes }
+}
+
+function toStats(s: BindingStats): CaptureStats {
+  return {
+    format: s.format as CaptureStats['format'],
+    packets: s.packets,
+    bytes: s.bytes,
+    wireBytes: s.wireBytes,
+    linkTypes: s.linkTypes.map((l) => ({ linkType: l.linkType, name: linkTypeName(l.linkType), packets: l.packets })),
+    protocols: { ipv4: s.ipv4, ipv6: s.ipv6, arp: s.arp, tcp: s.tcp, udp: s.udp, icmp: s.icmp, other: s.other },
+    fragments: s.fragments,
+    malformed: s.malformed,
+    truncated: s.truncated,
+    firstTimestampNs: s.firstTsNs,
+    lastTimestampNs: s.lastTsNs,
+    position: s.position,
+  }
+}
+
+type Settled = { batch?: PacketBatch; error?: FlowtapError; done: boolean }
+
+/**
+ * One pass over the input: owns the native capture, keeps one batch of
+ * read-ahead, and closes the capture on end, error, abort or `return()`.
+ */
+class Pass {
+  private capture: BindingCapture | undefined
+  private pending: Promise<Settled> | undefined
+  private nextIndex = 0
+  private closed = false
+  private readonly abort: Promise<never> | undefined
+  private readonly onAbort: (() => void) | undefined
+
+  constructor(
+    private readonly source: PacketSource,
+    capture: BindingCapture,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.capture = capture
+    if (signal) {
+      let reject!: (e: unknown) => void
+      this.abort = new Promise<never>((_, r) => {
+        reject = r
+      })
+      // Never an unhandled rejection: it is only observed through race().
+      this.abort.catch(() => {})
+      this.onAbort = () => {
+        reject(new AbortError(undefined, { cause: signal.reason }))
+        this.close()
+      }
+      if (signal.aborted) this.onAbort()
+      else signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+  }
+
+  private fetch(): Promise<Settled> {
+    const cap = this.capture
+    if (!cap) return Promise.resolve({ done: true })
+    return cap.nextBatch().then(
+      (r): Settled => {
+        if (r.error) return { error: fromNative(r.error, this.source.path), done: true }
+        if (!r.batch) return { done: true }
+        const batch = new PacketBatch(r.batch, this.nextIndex)
+        this.nextIndex += batch.length
+        return { batch, done: false }
+      },
+      (e: unknown): Settled => ({ error: fromNative({ code: 'ERR_INTERNAL', message: String(e) }), done: true }),
+    )
+  }
+
+  /** The next batch, or undefined at the end; throws the source's error or AbortError. */
+  async next(): Promise<PacketBatch | undefined> {
+    if (this.signal?.aborted) {
+      this.close()
+      throw new AbortError(undefined, { cause: this.signal.reason })
+    }
+    if (this.closed) return undefined
+    const current = this.pending ?? this.fetch()
+    this.pending = undefined
+    const r = this.abort ? await Promise.race([current, this.abort]) : await current
+    if (r.error) {
+      this.close()
+      throw r.error
+    }
+    if (r.done || !r.batch) {
+      this.close()
+      return undefined
+    }
+    // Read ahead while the caller works on this batch.
+    if (!this.closed) this.pending = this.fetch()
+    return r.batch
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.signal && this.onAbort) this.signal.removeEventListener('abort', this.onAbort)
+    const cap = this.capture
+    if (cap) {
+      this.source.retire(this, cap)
+      cap.close()
+    }
+    this.capture = undefined
+    this.pending = undefined
+  }
+}
+
+/**
+ * A pcap/pcapng capture to iterate. Nothing is opened until an iteration
+ * starts; each iteration reads the input from the start, and ends (closing
+ * the file) on completion, error, abort, `break`, `return` or `throw`.
+ */
+export class PacketSource implements AsyncIterable<Packet> {
+  /** The file path, when reading a file. */
+  readonly path: string | undefined
+  private readonly bytes: Uint8Array | undefined
+  private readonly options: BindingOpenOptions
+  private readonly active = new Set<Pass>()
+  private lastStats: CaptureStats | undefined
+  private lastCapture: BindingCapture | undefined
+
+  /** @internal */
+  constructor(input: string | Uint8Array, options?: OpenOptions) {
+    if (typeof input === 'string') {
+      if (input.length === 0) throw new InvalidArgumentError('ERR_INVALID_ARG', 'path must not be empty')
+      this.path = input
+    } else if (input instanceof Uint8Array) {
+      this.bytes = input
+    } else {
+      throw new InvalidArgumentError('ERR_INVALID_ARG', 'openPcap takes a file path or a Uint8Array')
+    }
+    this.options = toBindingOptions(options)
+  }
+
+  private start(signal: AbortSignal | undefined): Pass {
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG', 'signal must be an AbortSignal')
+    }
+    const cap =
+      this.path !== undefined
+        ? native.BindingCapture.fromFile(this.path, this.options)
+        : native.BindingCapture.fromBytes(this.bytes!, this.options)
+    this.lastCapture = cap
+    this.lastStats = undefined
+    const pass = new Pass(this, cap, signal)
+    this.active.add(pass)
+    return pass
+  }
+
+  /** @internal */
+  retire(pass: Pass, cap: BindingCapture): void {
+    this.active.delete(pass)
+    if (cap === this.lastCapture) this.lastStats = toStats(cap.stats())
+  }
+
+  /**
+   * Batches of packets: the fast path. Read the typed-array
+   * {@link PacketBatch.columns} directly for the lowest cost per packet.
+   */
+  packetBatches(options?: IterateOptions): AsyncIterableIterator<PacketBatch> {
+    const pass = this.start(options?.signal)
+    const it: AsyncIterableIterator<PacketBatch> = {
+      async next(): Promise<IteratorResult<PacketBatch>> {
+        const b = await pass.next()
+        return b ? { value: b, done: false } : { value: undefined, done: true }
+      },
+      async return(): Promise<IteratorResult<PacketBatch>> {
+        pass.close()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return it
+      },
+    }
+    return it
+  }
+
+  /**
+   * Every packet as a {@link Packet} (a lazy view: fields decode when read).
+   * Packets of one batch are handed out without waiting on native code.
+   */
+  packets(options?: IterateOptions): AsyncIterableIterator<Packet> {
+    const pass = this.start(options?.signal)
+    const signal = options?.signal
+    let batch: PacketBatch | undefined
+    let row = 0
+    let finished = false
+    const it: AsyncIterableIterator<Packet> = {
+      next(): Promise<IteratorResult<Packet>> {
+        if (batch !== undefined && row < batch.length && !signal?.aborted) {
+          return Promise.resolve({ value: new Packet(batch, row++), done: false })
+        }
+        if (finished) return Promise.resolve({ value: undefined, done: true })
+        return (async (): Promise<IteratorResult<Packet>> => {
+          for (;;) {
+            let b: PacketBatch | undefined
+            try {
+              b = await pass.next()
+            } catch (e) {
+              finished = true
+              throw e
+            }
+            if (!b) {
+              finished = true
+              batch = undefined
+              return { value: undefined, done: true }
+            }
+            if (b.length === 0) continue
+            batch = b
+            row = 1
+            return { value: new Packet(b, 0), done: false }
+          }
+        })()
+      },
+      async return(): Promise<IteratorResult<Packet>> {
+        finished = true
+        batch = undefined
+        pass.close()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return it
+      },
+    }
+    return it
+  }
+
+  /** Same as {@link PacketSource.packets} with no options. */
+  [Symbol.asyncIterator](): AsyncIterator<Packet> {
+    return this.packets()
+  }
+
+  /**
+   * Totals of the current or most recent iteration: packets, bytes, link
+   * types, protocols, malformed/truncated counts, first/last timestamps.
+   */
+  stats(): CaptureStats {
+    if (this.lastStats) return this.lastStats
+    if (this.lastCapture) return toStats(this.lastCapture.stats())
+    return toStats({
+      packets: 0,
+      bytes: 0,
+      wireBytes: 0,
+      linkTypes: [],
+      ipv4: 0,
+      ipv6: 0,
+      arp: 0,
+      tcp: 0,
+      udp: 0,
+      icmp: 0,
+      other: 0,
+      fragments: 0,
+      malformed: 0,
+      truncated: 0,
+      position: 0,
+    })
+  }
+
+  /** Ends every iteration in progress and releases their files. */
+  close(): void {
+    for (const pass of [...this.active]) pass.close()
+  }
+
+  /** Number of iterations holding the input open (0 once all have ended). */
+  get openIterations(): number {
+    return this.active.size
+  }
+}
+
+/**
+ * Opens a pcap or pcapng capture from a file path or from bytes in memory.
+ * Nothing is read until you iterate; options are validated here and throw
+ * {@link InvalidArgumentError}.
+ *
+ * @example
+ * ```ts
+ * for await (const p of openPcap('trace.pcapng').packets()) {
+ *   if (p.tcp?.flags.syn) console.log(p.src, '→', p.dst, p.dstPort)
+ * }
+ * ```
+ */
+export function openPcap(input: string | Uint8Array, options?: OpenOptions): PacketSource {
+  return new PacketSource(input, options)
+}
