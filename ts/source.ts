@@ -111,8 +111,8 @@ class Pass {
   private pending: Promise<Settled> | undefined
   private nextIndex = 0
   private closed = false
-  private readonly abort: Promise<never> | undefined
-  private readonly onAbort: (() => void) | undefined
+  private abort: Promise<never> | undefined
+  private onAbort: (() => void) | undefined
 
   constructor(
     private readonly source: PacketSource,
@@ -120,6 +120,11 @@ class Pass {
     private readonly signal: AbortSignal | undefined,
   ) {
     this.capture = capture
+  }
+
+  /** Starts watching the signal; called once the source tracks this pass. */
+  watch(): void {
+    const signal = this.signal
     if (signal) {
       let reject!: (e: unknown) => void
       this.abort = new Promise<never>((_, r) => {
@@ -227,6 +232,7 @@ export class PacketSource implements AsyncIterable<Packet> {
     this.lastStats = undefined
     const pass = new Pass(this, cap, signal)
     this.active.add(pass)
+    pass.watch()
     return pass
   }
 
