@@ -34,7 +34,8 @@ export declare function batchLayout(): BindingLayout
 /**
  * One batch of packets in struct-of-arrays form. Column `c` of a width is
  * the slice `[c * capacity, c * capacity + length)` of that width's array;
- * `batchLayout()` names the columns.
+ * `batchLayout()` names the columns. The arrays are external memory owned
+ * by JS; when collected, their vectors return to the batch pool.
  */
 export interface BindingBatch {
   length: number

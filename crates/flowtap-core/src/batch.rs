@@ -102,6 +102,19 @@ pub const COLUMNS: (&[&str], &[&str], &[&str]) = (
     ],
 );
 
+/// The vectors behind a [`PacketBatch`], for reuse: a binding that gets its
+/// buffers back from JS hands them to the next batch instead of allocating
+/// (fresh memory costs a page fault per 4 KiB).
+#[derive(Debug, Default)]
+pub struct BatchStorage {
+    pub ts_ns: Vec<u64>,
+    pub u8s: Vec<u8>,
+    pub u16s: Vec<u16>,
+    pub u32s: Vec<u32>,
+    pub addrs: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
 /// Decoded packets in struct-of-arrays form; see the module docs.
 #[derive(Debug, Clone)]
 pub struct PacketBatch {
@@ -121,17 +134,44 @@ impl PacketBatch {
     /// An empty batch for up to `capacity` packets and `max_bytes` of packet
     /// bytes (a first packet is always accepted).
     pub fn new(capacity: usize, max_bytes: usize) -> Self {
+        Self::with_storage(capacity, max_bytes, BatchStorage::default())
+    }
+
+    /// An empty batch built in reused vectors (their contents are cleared).
+    pub fn with_storage(capacity: usize, max_bytes: usize, s: BatchStorage) -> Self {
+        fn sized<T: Copy + Default>(mut v: Vec<T>, n: usize) -> Vec<T> {
+            v.clear();
+            v.resize(n, T::default());
+            v
+        }
         let capacity = capacity.max(1);
+        let mut data = s.data;
+        data.clear();
+        // A reused arena keeps the capacity it grew to; a fresh one starts at
+        // 1 MiB (or the bound) and doubles as needed.
+        data.reserve(max_bytes.min(1 << 20));
         PacketBatch {
             len: 0,
             capacity,
             max_bytes,
-            ts_ns: vec![0; capacity],
-            u8s: vec![0; U8_COLUMNS * capacity],
-            u16s: vec![0; U16_COLUMNS * capacity],
-            u32s: vec![0; U32_COLUMNS * capacity],
-            addrs: vec![0; ADDR_STRIDE * capacity],
-            data: Vec::new(),
+            ts_ns: sized(s.ts_ns, capacity),
+            u8s: sized(s.u8s, U8_COLUMNS * capacity),
+            u16s: sized(s.u16s, U16_COLUMNS * capacity),
+            u32s: sized(s.u32s, U32_COLUMNS * capacity),
+            addrs: sized(s.addrs, ADDR_STRIDE * capacity),
+            data,
+        }
+    }
+
+    /// Gives the vectors back, e.g. to a pool.
+    pub fn into_storage(self) -> BatchStorage {
+        BatchStorage {
+            ts_ns: self.ts_ns,
+            u8s: self.u8s,
+            u16s: self.u16s,
+            u32s: self.u32s,
+            addrs: self.addrs,
+            data: self.data,
         }
     }
 
@@ -180,8 +220,11 @@ impl PacketBatch {
             info.tcp_options.present,
             info.tcp_options.wscale,
         ];
+        // Local slices keep pointer and length in registers: stores through
+        // a `u8` pointer could alias `self`, which would force reloads.
+        let col: &mut [u8] = &mut self.u8s;
         for (c, v) in u8s.into_iter().enumerate() {
-            self.u8s[c * cap + i] = v;
+            col[c * cap + i] = v;
         }
         let u16s = [
             frame.link_type.0,
@@ -196,8 +239,9 @@ impl PacketBatch {
             info.l4_offset,
             info.tcp_options.mss,
         ];
+        let col: &mut [u16] = &mut self.u16s;
         for (c, v) in u16s.into_iter().enumerate() {
-            self.u16s[c * cap + i] = v;
+            col[c * cap + i] = v;
         }
         let data_offset = if keep_bytes {
             self.data.len() as u32
@@ -217,8 +261,9 @@ impl PacketBatch {
             info.tcp_options.ts_val,
             info.tcp_options.ts_ecr,
         ];
+        let col: &mut [u32] = &mut self.u32s;
         for (c, v) in u32s.into_iter().enumerate() {
-            self.u32s[c * cap + i] = v;
+            col[c * cap + i] = v;
         }
         let a = i * ADDR_STRIDE;
         self.addrs[a..a + 16].copy_from_slice(&info.src);

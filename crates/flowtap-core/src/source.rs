@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use crate::batch::PacketBatch;
+use crate::batch::{BatchStorage, PacketBatch};
 use crate::capture::{CaptureFormat, CaptureReader, Frame, ReaderOptions};
 use crate::decode::{decode, Net, PacketInfo, Status, Transport};
 use crate::{Error, LinkType};
@@ -145,13 +145,23 @@ impl<'r> PacketSource<'r> {
     /// The next batch, `Ok(None)` at the end, or the error that stopped
     /// reading (after the batch of packets read before it).
     pub fn next_batch(&mut self) -> Result<Option<PacketBatch>, Error> {
+        self.next_batch_in(BatchStorage::default())
+    }
+
+    /// [`next_batch`](Self::next_batch), building the batch in reused vectors.
+    pub fn next_batch_in(&mut self, storage: BatchStorage) -> Result<Option<PacketBatch>, Error> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
         if self.finished {
             return Ok(None);
         }
-        let mut batch = PacketBatch::new(self.opts.batch_packets, self.opts.batch_bytes);
+        let arena = if self.opts.keep_bytes {
+            self.opts.batch_bytes
+        } else {
+            0
+        };
+        let mut batch = PacketBatch::with_storage(self.opts.batch_packets, arena, storage);
         match self.fill(&mut batch) {
             Ok(()) => {}
             Err(e) if batch.is_empty() => {

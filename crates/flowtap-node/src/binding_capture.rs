@@ -16,11 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use flowtap_core::batch::PacketBatch;
 use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
 use napi::bindgen_prelude::{AsyncTask, Uint8Array};
-use napi::{Env, Task};
+use napi::{Env, ScopedTask};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
-use crate::binding_types::{BindingBatchResult, BindingOpenOptions, BindingStats};
+use crate::binding_pool;
+use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
 
 enum Input {
     File(String),
@@ -38,13 +39,34 @@ struct Shared {
     state: State,
     /// An invalid option, reported by the first `nextBatch()`.
     invalid: Option<BindingError>,
+    /// Published after every batch under their own lock, so `stats()` on the
+    /// JS thread never waits for a batch being read.
+    totals: Arc<Mutex<Totals>>,
+}
+
+#[derive(Default)]
+struct Totals {
     format: Option<&'static str>,
-    /// Totals kept after the source is dropped.
     stats: SourceStats,
     position: u64,
 }
 
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+impl Shared {
+    /// Drops the source (closing its input) if it is open.
+    fn end(&mut self) {
+        if let State::Open(_) = std::mem::replace(&mut self.state, State::Ended) {
+            binding_pool::closed();
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while reading is turned into an error and the state ended, so
     // a poisoned lock holds nothing inconsistent worth refusing.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -54,6 +76,7 @@ fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 #[napi]
 pub struct BindingCapture {
     shared: Arc<Mutex<Shared>>,
+    totals: Arc<Mutex<Totals>>,
 }
 
 #[napi]
@@ -64,14 +87,14 @@ impl BindingCapture {
             Ok(o) => (o, None),
             Err(e) => (SourceOptions::default(), Some(e)),
         };
+        let totals = Arc::new(Mutex::new(Totals::default()));
         BindingCapture {
             shared: Arc::new(Mutex::new(Shared {
                 state: State::Pending(input, opts),
                 invalid,
-                format: None,
-                stats: SourceStats::default(),
-                position: 0,
+                totals: Arc::clone(&totals),
             })),
+            totals,
         }
     }
 
@@ -98,14 +121,14 @@ impl BindingCapture {
     /// Totals so far (kept after close).
     #[napi]
     pub fn stats(&self) -> BindingStats {
-        let s = lock(&self.shared);
-        BindingStats::new(&s.stats, s.format, s.position)
+        let t = lock(&self.totals);
+        BindingStats::new(&t.stats, t.format, t.position)
     }
 
     /// Releases the file and buffers. Reads after this report the end.
     #[napi]
     pub fn close(&self) {
-        lock(&self.shared).state = State::Ended;
+        lock(&self.shared).end();
     }
 
     /// Whether the underlying input is still held open.
@@ -151,19 +174,23 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         };
         match opened {
             Ok(src) => {
-                s.format = Some(src.format().name());
+                lock(&s.totals).format = Some(src.format().name());
                 s.state = State::Open(Box::new(src));
+                binding_pool::opened();
             }
             Err(e) => return Outcome::Error(e),
         }
     }
+    let s = &mut *s;
     let State::Open(src) = &mut s.state else {
         return Outcome::Done;
     };
-    let res = src.next_batch();
-    let (stats, position) = (src.stats().clone(), src.position());
-    s.stats = stats;
-    s.position = position;
+    let res = src.next_batch_in(crate::binding_pool::take());
+    {
+        let mut t = lock(&s.totals);
+        t.stats.clone_from(src.stats());
+        t.position = src.position();
+    }
     match res {
         Ok(Some(b)) => Outcome::Batch(b),
         Ok(None) => Outcome::Done,
@@ -171,24 +198,24 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
     }
 }
 
-impl Task for NextBatch {
+impl<'task> ScopedTask<'task> for NextBatch {
     type Output = Outcome;
-    type JsValue = BindingBatchResult;
+    type JsValue = BindingBatchResult<'task>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
         let shared = &self.shared;
         Ok(
             catch_unwind(AssertUnwindSafe(|| step(shared))).unwrap_or_else(|_| {
-                lock(shared).state = State::Ended;
+                lock(shared).end();
                 Outcome::Error(BindingError::internal("panic while reading a capture"))
             }),
         )
     }
 
-    fn resolve(&mut self, _env: Env, out: Outcome) -> napi::Result<BindingBatchResult> {
+    fn resolve(&mut self, env: &'task Env, out: Outcome) -> napi::Result<Self::JsValue> {
         Ok(match out {
             Outcome::Batch(b) => BindingBatchResult {
-                batch: Some(b.into()),
+                batch: Some(BindingBatch::new(env, b)?),
                 error: None,
                 done: false,
             },

@@ -3,10 +3,14 @@
 use flowtap_core::batch::{PacketBatch, ADDR_STRIDE, COLUMNS};
 use flowtap_core::capture::ReaderOptions;
 use flowtap_core::source::{SourceOptions, SourceStats};
-use napi::bindgen_prelude::{BigInt, BigUint64Array, Buffer, Uint16Array, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{
+    BigInt, BigUint64ArraySlice, BufferSlice, Uint16ArraySlice, Uint32ArraySlice, Uint8ArraySlice,
+};
+use napi::Env;
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
+use crate::binding_pool::{give_back, Returned};
 
 /// Options of a capture source. Validated by the TypeScript layer; the
 /// binding clamps nothing silently and rejects out-of-range values.
@@ -58,33 +62,77 @@ impl BindingOpenOptions {
 
 /// One batch of packets in struct-of-arrays form. Column `c` of a width is
 /// the slice `[c * capacity, c * capacity + length)` of that width's array;
-/// `batchLayout()` names the columns.
+/// `batchLayout()` names the columns. The arrays are external memory owned
+/// by JS; when collected, their vectors return to the batch pool.
 #[napi(object, object_from_js = false)]
-pub struct BindingBatch {
+pub struct BindingBatch<'env> {
     pub length: u32,
     pub capacity: u32,
-    pub ts: BigUint64Array,
-    pub u8: Uint8Array,
-    pub u16: Uint16Array,
-    pub u32: Uint32Array,
+    pub ts: BigUint64ArraySlice<'env>,
+    pub u8: Uint8ArraySlice<'env>,
+    pub u16: Uint16ArraySlice<'env>,
+    pub u32: Uint32ArraySlice<'env>,
     /// 32 bytes per packet: source then destination address (IPv4 in the
     /// first 4 bytes of each 16).
-    pub addrs: Uint8Array,
+    pub addrs: Uint8ArraySlice<'env>,
     /// Packet bytes back to back; `dataOffset` and `caplen` columns index it.
-    pub data: Buffer,
+    pub data: BufferSlice<'env>,
 }
 
-impl From<PacketBatch> for BindingBatch {
-    fn from(b: PacketBatch) -> Self {
-        BindingBatch {
-            length: b.len() as u32,
-            capacity: b.capacity() as u32,
-            ts: BigUint64Array::new(b.ts_ns),
-            u8: Uint8Array::new(b.u8s),
-            u16: Uint16Array::new(b.u16s),
-            u32: Uint32Array::new(b.u32s),
-            addrs: Uint8Array::new(b.addrs),
-            data: Buffer::from(b.data),
+impl<'env> BindingBatch<'env> {
+    pub fn new(env: &'env Env, b: PacketBatch) -> napi::Result<Self> {
+        let (length, capacity) = (b.len() as u32, b.capacity() as u32);
+        let s = b.into_storage();
+        // SAFETY (all `from_external` calls): the pointer and length come
+        // from a live vector that moves into the finalizer hint, so the
+        // memory stays valid, unaliased by Rust, until V8 finalizes the
+        // array; every column vector is non-empty (capacity >= 1).
+        unsafe {
+            Ok(BindingBatch {
+                length,
+                capacity,
+                ts: {
+                    let mut v = s.ts_ns;
+                    BigUint64ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::TsNs(v))
+                    })?
+                },
+                u8: {
+                    let mut v = s.u8s;
+                    Uint8ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::U8s(v))
+                    })?
+                },
+                u16: {
+                    let mut v = s.u16s;
+                    Uint16ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::U16s(v))
+                    })?
+                },
+                u32: {
+                    let mut v = s.u32s;
+                    Uint32ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::U32s(v))
+                    })?
+                },
+                addrs: {
+                    let mut v = s.addrs;
+                    Uint8ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::Addrs(v))
+                    })?
+                },
+                data: if s.data.is_empty() {
+                    // Headers-only batches: an empty JS buffer, and the
+                    // reserved arena goes straight back to the pool.
+                    give_back(Returned::Data(s.data));
+                    BufferSlice::from_data(env, Vec::new())?
+                } else {
+                    let mut v = s.data;
+                    BufferSlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
+                        give_back(Returned::Data(v))
+                    })?
+                },
+            })
         }
     }
 }
@@ -92,8 +140,8 @@ impl From<PacketBatch> for BindingBatch {
 /// What one `nextBatch()` call produced: a batch, the end, or an error
 /// (which always comes after the batch holding the packets before it).
 #[napi(object, object_from_js = false)]
-pub struct BindingBatchResult {
-    pub batch: Option<BindingBatch>,
+pub struct BindingBatchResult<'env> {
+    pub batch: Option<BindingBatch<'env>>,
     pub error: Option<BindingError>,
     pub done: bool,
 }

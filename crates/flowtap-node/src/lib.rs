@@ -8,6 +8,7 @@
 
 mod binding_capture;
 mod binding_error;
+mod binding_pool;
 mod binding_types;
 
 pub use binding_capture::BindingCapture;
