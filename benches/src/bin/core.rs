@@ -1,0 +1,85 @@
+//! flowtap core alone over a capture file, in one of two modes:
+//!
+//! * `for_each` — `PacketSource::for_each`: read, decode every packet, touch
+//!   its ports. The fastest path a Rust consumer has.
+//! * `batches` — `PacketSource::next_batch` with `keep_bytes = true` and the
+//!   default batch bounds: what the Node binding runs on its worker thread
+//!   for every batch, without the hand-over to JavaScript.
+//!
+//! Both read the file through `std::fs::File` as the binding does (the
+//! reader has its own buffer).
+//!
+//! ```text
+//! core_bench --mode for_each|batches [--batch-size N] FILE
+//! ```
+//!
+//! Prints `{"name":"core_for_each"|"core_batches","packets":N,"seconds":S,…}`.
+
+use std::fs::File;
+use std::time::Instant;
+
+use flowtap_bench::{die, Args, Report};
+use flowtap_core::batch::{U16_DST_PORT, U16_SRC_PORT, U32_CAPLEN, U8_TRANSPORT};
+use flowtap_core::source::{PacketSource, SourceOptions};
+
+fn main() {
+    let args = Args::parse(&[]);
+    args.check_known(&["mode", "batch-size"]);
+    let Some(path) = args.positional.first() else {
+        die("usage: core_bench --mode for_each|batches [--batch-size N] FILE")
+    };
+    let mode = args.get("mode").unwrap_or("for_each");
+    let mut opts = SourceOptions {
+        keep_bytes: true,
+        ..SourceOptions::default()
+    };
+    opts.batch_packets = args.num("batch-size", opts.batch_packets);
+
+    let t = Instant::now();
+    let file = File::open(path).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    let mut src = PacketSource::new(file, opts).unwrap_or_else(|e| die(&format!("{path}: {e}")));
+    let (mut packets, mut bytes, mut ports, mut check) = (0u64, 0u64, 0u64, 0u64);
+    let name = match mode {
+        "for_each" => {
+            src.for_each(|frame, info| {
+                packets += 1;
+                bytes += frame.data.len() as u64;
+                ports ^= u64::from(info.src_port ^ info.dst_port);
+                check = check.wrapping_add(info.transport as u64);
+            })
+            .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+            "core_for_each"
+        }
+        "batches" => {
+            loop {
+                let batch = match src.next_batch() {
+                    Ok(Some(b)) => b,
+                    Ok(None) => break,
+                    Err(e) => die(&format!("{path}: {e}")),
+                };
+                let n = batch.len();
+                packets += n as u64;
+                let caplen = batch.u32_col(U32_CAPLEN);
+                let sp = batch.u16_col(U16_SRC_PORT);
+                let dp = batch.u16_col(U16_DST_PORT);
+                let tr = batch.u8_col(U8_TRANSPORT);
+                for i in 0..n {
+                    bytes += u64::from(caplen[i]);
+                    ports ^= u64::from(sp[i] ^ dp[i]);
+                    check = check.wrapping_add(u64::from(tr[i]));
+                }
+                check ^= batch.data.len() as u64;
+            }
+            "core_batches"
+        }
+        m => die(&format!("--mode must be for_each or batches, not {m}")),
+    };
+    let elapsed = t.elapsed();
+
+    let mut r = Report::new(name, elapsed);
+    r.packets = packets;
+    r.bytes = bytes;
+    r.ports = ports;
+    r.check = check;
+    println!("{}", r.to_json());
+}
