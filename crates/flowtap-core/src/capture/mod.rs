@@ -24,7 +24,9 @@ pub struct Frame<'a> {
     /// Length on the wire (may exceed `data.len()` when the snaplen cut it).
     pub origlen: u32,
     /// Global interface index: pcapng interfaces are numbered across
-    /// sections in file order (as Wireshark does); always 0 for pcap.
+    /// sections in file order (the order capinfos lists them in; note that
+    /// Wireshark 4.0's `frame.interface_id` is the index within the packet's
+    /// own section instead); always 0 for pcap.
     pub interface: u32,
     pub link_type: LinkType,
     /// Byte offset of the record in the capture stream.

@@ -8,6 +8,8 @@
 //! offsets on every error.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -148,13 +150,22 @@ impl<'r> CaptureReader<'r> {
             },
             _ => return Err(Error::UnknownFormat { magic }),
         };
+        let state = Arc::new(OpenState::default());
         let chained = Prefixed {
             head,
             pos: 0,
             inner: input,
+            stash: None,
+            state: Arc::clone(&state),
         };
         let buffer_size = opts.buffer_size.max(64 * 1024);
         let inner = pcap_parser::create_reader(buffer_size, chained).map_err(|e| match e {
+            // The stream failed while the header was read: that, not the
+            // header's shape, is the problem.
+            _ if state.failed.load(Ordering::Relaxed) => Error::Io {
+                offset: 0,
+                detail: "read failed".into(),
+            },
             PcapError::Incomplete(n) => Error::Truncated {
                 offset: 0,
                 needed: n.max(1) as u64,
@@ -171,6 +182,7 @@ impl<'r> CaptureReader<'r> {
                 },
             },
         })?;
+        state.opened.store(true, Ordering::Relaxed);
         let mut reader = CaptureReader {
             inner,
             opts,
@@ -275,21 +287,43 @@ impl<'r> CaptureReader<'r> {
                     self.done = true;
                     return Ok(None);
                 }
+                // pcap-parser also reports a length *inside* a block that
+                // overruns the block (an EPB caplen beyond its block) as
+                // "incomplete"; once the whole block is buffered, more input
+                // cannot help, and waiting for it would loop forever.
                 Err(PcapError::Incomplete(_)) => {
-                    self.refill(offset)?;
-                    continue;
+                    if self.block_is_buffered() {
+                        Found::Fatal(overrun(offset))
+                    } else {
+                        match self.refill(offset) {
+                            Ok(()) => continue,
+                            Err(e) => Found::Fatal(e),
+                        }
+                    }
                 }
                 Err(PcapError::BufferTooSmall) => {
-                    self.grow_for_record(offset)?;
-                    continue;
+                    if self.block_is_buffered() {
+                        Found::Fatal(overrun(offset))
+                    } else {
+                        match self.grow_for_record(offset) {
+                            Ok(()) => continue,
+                            Err(e) => Found::Fatal(e),
+                        }
+                    }
                 }
                 Err(PcapError::UnexpectedEof) => {
-                    let available = self.inner.data().len() as u64;
-                    let needed = self.claimed_record_len(offset)?.saturating_sub(available);
-                    Found::Fatal(Error::Truncated {
-                        offset,
-                        needed: needed.max(1),
-                    })
+                    if self.block_is_buffered() {
+                        Found::Fatal(overrun(offset))
+                    } else {
+                        let available = self.inner.data().len() as u64;
+                        match self.claimed_record_len(offset) {
+                            Ok(len) => Found::Fatal(Error::Truncated {
+                                offset,
+                                needed: len.saturating_sub(available).max(1),
+                            }),
+                            Err(e) => Found::Fatal(e),
+                        }
+                    }
                 }
                 Err(PcapError::ReadError) => Found::Fatal(Error::Io {
                     offset,
@@ -305,6 +339,17 @@ impl<'r> CaptureReader<'r> {
                     offset,
                     detail: "unrecognized header".into(),
                 }),
+            };
+            let found = match found {
+                Found::Other(consumed) | Found::Packet { consumed, .. }
+                    if !self.trailer_matches(consumed) =>
+                {
+                    Found::Fatal(Error::Format {
+                        offset,
+                        detail: "pcapng block's leading and trailing lengths differ".into(),
+                    })
+                }
+                found => found,
             };
             match found {
                 Found::Other(consumed) => self.inner.consume(consumed),
@@ -348,6 +393,53 @@ impl<'r> CaptureReader<'r> {
             offset,
             detail: "read failed".into(),
         })
+    }
+
+    /// Whether a pcapng block at the head of the buffer, `consumed` bytes
+    /// long, repeats its length in its trailer (libpcap and Wireshark reject
+    /// blocks where they differ; `pcap-parser` checks only some block types).
+    /// Both copies are in the same byte order, so comparing bytes suffices.
+    fn trailer_matches(&self, consumed: usize) -> bool {
+        if self.format != CaptureFormat::PcapNg {
+            return true;
+        }
+        let data = self.inner.data();
+        match (
+            data.get(4..8),
+            consumed.checked_sub(4).and_then(|t| data.get(t..consumed)),
+        ) {
+            (Some(lead), Some(trail)) => lead == trail,
+            _ => false,
+        }
+    }
+
+    /// Whether the pcapng block at the head of the buffer is there in full,
+    /// by its own length field.
+    fn block_is_buffered(&self) -> bool {
+        if self.format != CaptureFormat::PcapNg {
+            return false;
+        }
+        let data = self.inner.data();
+        let Some(b) = data.get(0..12) else {
+            return false;
+        };
+        let word = |at: usize, be: bool| {
+            let w = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+            if be {
+                u32::from_be_bytes(w)
+            } else {
+                u32::from_le_bytes(w)
+            }
+        };
+        // A section header's length is in its own byte order, told by its
+        // byte-order magic rather than by the section before it.
+        let be = if word(0, false) == PCAPNG_SHB {
+            word(8, true) == 0x1A2B_3C4D
+        } else {
+            self.big_endian
+        };
+        let len = word(4, be) as usize;
+        len >= 12 && data.len() >= len
     }
 
     /// The total length the record at the head of the buffer claims, from its
@@ -408,18 +500,50 @@ impl<'r> CaptureReader<'r> {
         } as usize;
         // Room for the record plus the next header, so progress is certain.
         let target = (need + 64 * 1024).next_power_of_two();
-        self.inner.grow(target);
-        self.refill(offset)
+        let before = self.inner.data().len();
+        let grew = self.inner.grow(target);
+        self.refill(offset)?;
+        if !grew && self.inner.data().len() == before && !self.inner.reader_exhausted() {
+            // Neither more room nor more bytes: the parser wants more than
+            // the record claims, so the record is corrupt (never spin).
+            return Err(Error::Format {
+                offset,
+                detail: format!("{} record cannot be parsed", self.format.name()),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn overrun(offset: u64) -> Error {
+    Error::Format {
+        offset,
+        detail: "pcapng block content overruns the block".into(),
     }
 }
 
 /// Puts the sniffed bytes back in front of the stream. Unlike `Read::chain`,
 /// one `read` call continues into the stream, because `pcap-parser` parses the
 /// file header from the result of a single read.
+///
+/// A read error is held back until the bytes before it have been used:
+/// returned on the next call, except while the reader is being opened —
+/// `pcap-parser` reads twice while opening and fails outright on an error, so
+/// an error then is kept (the call reports no bytes) until opening is over.
 struct Prefixed<R> {
     head: [u8; 4],
     pos: usize,
     inner: R,
+    stash: Option<std::io::Error>,
+    state: Arc<OpenState>,
+}
+
+#[derive(Default)]
+struct OpenState {
+    /// `CaptureReader::new` is done with `pcap-parser`'s constructor.
+    opened: AtomicBool,
+    /// The stream has failed (the error may still be held back).
+    failed: AtomicBool,
 }
 
 impl<R: Read> Read for Prefixed<R> {
@@ -430,6 +554,18 @@ impl<R: Read> Read for Prefixed<R> {
         if from_head == buf.len() {
             return Ok(from_head);
         }
+        let opening = !self.state.opened.load(Ordering::Relaxed);
+        if let Some(e) = self.stash.take() {
+            if opening && from_head == 0 {
+                self.stash = Some(e);
+                return Ok(0);
+            }
+            if from_head == 0 {
+                return Err(e);
+            }
+            self.stash = Some(e);
+            return Ok(from_head);
+        }
         let mut n = from_head;
         // Keep reading until the buffer is full or the stream ends, so short
         // reads (pipes) cannot make a valid header look cut off.
@@ -438,8 +574,11 @@ impl<R: Read> Read for Prefixed<R> {
                 Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                // Report what was read; the error recurs on the next read.
-                Err(_) if n > 0 => break,
+                Err(e) if n > 0 || opening => {
+                    self.state.failed.store(true, Ordering::Relaxed);
+                    self.stash = Some(e);
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -458,13 +597,11 @@ struct ClassifyState<'a> {
 }
 
 fn too_large(offset: u64, len: usize, st: &ClassifyState<'_>) -> Option<Found> {
-    (len > st.opts.max_packet_len as usize).then(|| {
-        Found::Fatal(Error::RecordTooLarge {
-            offset,
-            len: len as u64,
-            limit: st.opts.max_packet_len as u64,
-        })
-    })
+    (len > st.opts.max_packet_len as usize).then_some(Found::Fatal(Error::RecordTooLarge {
+        offset,
+        len: len as u64,
+        limit: st.opts.max_packet_len as u64,
+    }))
 }
 
 /// Turns one parsed block into a [`Found`], updating section state.
@@ -668,7 +805,10 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<(u64, u32, Vec<u8>)>, Option<Error>) {
+    /// (timestamp, original length, bytes) of each frame read.
+    type Frames = Vec<(u64, u32, Vec<u8>)>;
+
+    fn read_all(bytes: &[u8]) -> (Frames, Option<Error>) {
         let mut out = Vec::new();
         let mut r = match CaptureReader::new(bytes, ReaderOptions::default()) {
             Ok(r) => r,
@@ -777,7 +917,7 @@ mod tests {
 
     fn ng_block(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = 12 + body.len() as u32;
@@ -883,6 +1023,133 @@ mod tests {
         };
         let mut r = CaptureReader::new(&v[..], opts).unwrap();
         assert_eq!(r.next_frame().unwrap().unwrap().data.len(), 200_000);
+        assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn block_with_mismatched_trailing_length_is_corrupt() {
+        // libpcap's shb-option-too-long.pcapng: the SHB's trailer differs
+        let mut v = shb();
+        let n = v.len();
+        v[n - 4..].copy_from_slice(&0x3030_3030u32.to_le_bytes());
+        v.extend(idb(1, None));
+        let err = read_all(&v).1.unwrap();
+        assert_eq!(
+            (err.code(), err.offset()),
+            (crate::ErrorCode::CaptureFormat, Some(0))
+        );
+        // ... and on a block pcap-parser does not check itself (SPB)
+        let mut v = shb();
+        v.extend(idb(1, None));
+        v.extend(epb(0, 0, b"ok"));
+        let at = v.len() as u64;
+        let mut spb = ng_block(3, &[4, 0, 0, 0, 1, 2, 3, 4]);
+        let n = spb.len();
+        spb[n - 4] ^= 0x40;
+        v.extend(spb);
+        let (frames, err) = read_all(&v);
+        assert_eq!(frames.len(), 1);
+        let err = err.unwrap();
+        assert_eq!(
+            (err.code(), err.offset()),
+            (crate::ErrorCode::CaptureFormat, Some(at))
+        );
+    }
+
+    #[test]
+    fn packet_length_overrunning_its_block_is_corrupt_not_cut() {
+        for (caplen, filler) in [(100u32, 0usize), (4_000_000_000, 0), (100, 300_000)] {
+            let mut v = shb();
+            v.extend(idb(1, None));
+            let at = v.len() as u64;
+            let mut b = epb(0, 0, &[0; 40]);
+            b[20..24].copy_from_slice(&caplen.to_le_bytes());
+            v.extend(b);
+            // more input than the buffer holds once made this spin forever
+            while v.len() < filler {
+                v.extend(ng_block(0x0bad, &[0; 1000]));
+            }
+            let opts = ReaderOptions {
+                buffer_size: 4096,
+                ..Default::default()
+            };
+            let mut r = CaptureReader::new(&v[..], opts).unwrap();
+            let err = r.next_frame().unwrap_err();
+            assert_eq!(
+                (err.code(), err.offset()),
+                (crate::ErrorCode::CaptureFormat, Some(at))
+            );
+            assert!(r.next_frame().unwrap().is_none());
+        }
+    }
+
+    /// Hands out its bytes, then fails instead of reporting the end.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_errors_come_after_the_records_before_them() {
+        // All records arrive in the first read; the error must not cost them.
+        let v = pcap_le(false, 1, &[(1, 0, b"abcd"), (2, 0, b"efgh")]);
+        let mut r = CaptureReader::new(Failing(&v), ReaderOptions::default()).unwrap();
+        assert_eq!(r.next_frame().unwrap().unwrap().data, b"abcd");
+        assert_eq!(r.next_frame().unwrap().unwrap().data, b"efgh");
+        let err = r.next_frame().unwrap_err();
+        assert_eq!(
+            (err.code(), err.offset()),
+            (crate::ErrorCode::Io, Some(v.len() as u64))
+        );
+        // the same for pcapng
+        let mut v = shb();
+        v.extend(idb(1, None));
+        v.extend(epb(0, 0, b"a"));
+        let mut r = CaptureReader::new(Failing(&v), ReaderOptions::default()).unwrap();
+        assert_eq!(r.next_frame().unwrap().unwrap().data, b"a");
+        assert_eq!(r.next_frame().unwrap_err().code(), crate::ErrorCode::Io);
+        // failing inside the file header is an I/O error, not a cut file
+        let err = CaptureReader::new(Failing(&v[..10]), ReaderOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), crate::ErrorCode::Io);
+        let pcap = pcap_le(false, 1, &[]);
+        let err = CaptureReader::new(Failing(&pcap[..10]), ReaderOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), crate::ErrorCode::Io);
+    }
+
+    #[test]
+    fn every_error_is_final() {
+        // a cut record header whose caplen is over the limit
+        let mut v = pcap_le(false, 1, &[(1, 0, b"abcd")]);
+        v.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xEA]);
+        let mut r = CaptureReader::new(&v[..], ReaderOptions::default()).unwrap();
+        assert!(r.next_frame().unwrap().is_some());
+        assert_eq!(
+            r.next_frame().unwrap_err().code(),
+            crate::ErrorCode::LimitExceeded
+        );
+        assert!(r.next_frame().unwrap().is_none());
+        assert!(r.next_frame().unwrap().is_none());
+
+        // a stream that fails after its first record
+        let v = pcap_le(false, 1, &[(1, 0, b"abcd"), (2, 0, b"efgh")]);
+        let mut r =
+            CaptureReader::new(Failing(&v[..v.len() - 2]), ReaderOptions::default()).unwrap();
+        assert!(r.next_frame().unwrap().is_some());
+        assert_eq!(r.next_frame().unwrap_err().code(), crate::ErrorCode::Io);
+        assert!(r.next_frame().unwrap().is_none());
         assert!(r.next_frame().unwrap().is_none());
     }
 }

@@ -3,7 +3,7 @@
 
 use etherparse::err::packet::SliceError;
 use etherparse::err::Layer as ELayer;
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
 
 use super::{ip_flags, tcp_options, Cx, Layer, Net, PacketInfo, Status, Transport};
 
@@ -17,8 +17,14 @@ pub(super) fn decode_ethertype(et: u16, off: usize, cx: &Cx<'_>, p: &mut PacketI
         ETH_ARP => {
             p.net = Net::Arp;
             p.l3_offset = off as u16;
-            // Ethernet/IPv4 ARP is 28 bytes; shorter means cut or bogus.
-            if cx.data.len() < off + 8 {
+            // 8 fixed bytes, then sender and target hardware and protocol
+            // addresses of the lengths the header gives (28 bytes in all for
+            // Ethernet/IPv4); fewer bytes mean a cut or bogus packet.
+            let need = match (cx.data.get(off + 4), cx.data.get(off + 5)) {
+                (Some(&hlen), Some(&plen)) => 8 + 2 * (hlen as usize + plen as usize),
+                _ => 8,
+            };
+            if cx.data.len() < off + need {
                 p.fail(Layer::Arp, cx.short_status());
             } else {
                 p.stop = Layer::Arp;
@@ -66,9 +72,13 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
     let base = data.as_ptr() as usize;
     let offset_of = |s: &[u8]| (s.as_ptr() as usize).saturating_sub(base);
 
+    // IPv4 total length below the header length: bogus, except 0, which
+    // TCP segmentation offload leaves in packets captured on the sender.
+    let mut bogus_total_len = false;
     let payload = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
+            bogus_total_len = h.total_len() != 0 && (h.total_len() as usize) < h.slice().len();
             p.net = Net::Ipv4;
             p.src[..4].copy_from_slice(&h.source());
             p.dst[..4].copy_from_slice(&h.destination());
@@ -100,15 +110,14 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             if !exts.is_empty() {
                 p.ip_flags |= ip_flags::EXTENSIONS;
             }
-            for ext in exts.clone().into_iter() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                    p.ip_id = f.identification();
-                    p.frag_offset = f.fragment_offset().byte_offset();
-                    if f.more_fragments() {
-                        p.ip_flags |= ip_flags::MORE_FRAGMENTS;
-                    } else if f.fragment_offset().value() == 0 {
-                        p.ip_flags |= ip_flags::ATOMIC_FRAGMENT;
-                    }
+            if let Some((id, units, more)) = ipv6_fragment_header(exts.first_header(), exts.slice())
+            {
+                p.ip_id = id;
+                p.frag_offset = units.wrapping_mul(8);
+                if more {
+                    p.ip_flags |= ip_flags::MORE_FRAGMENTS;
+                } else if units == 0 {
+                    p.ip_flags |= ip_flags::ATOMIC_FRAGMENT;
                 }
             }
             p.stop = Layer::Ipv6;
@@ -125,11 +134,15 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
     if payload.fragmented {
         p.ip_flags |= ip_flags::FRAGMENT;
     }
-    if payload.incomplete && !cx.cut {
-        // The IP length claims bytes that were never on the wire.
+    if bogus_total_len || (payload.incomplete && !cx.cut) {
+        // The IP length is impossible, or claims bytes that were never on
+        // the wire.
         p.fail(ip_layer, Status::Malformed);
         return;
     }
+    // The snaplen cut into the IP packet itself (not just a link trailer or
+    // padding after it); when the IP length is unusable (TSO), any cut counts.
+    let ip_cut = cx.cut && (payload.incomplete || payload.len_source == LenSource::Slice);
 
     if let Some((err, layer)) = &sliced.stop_err {
         let status = match err {
@@ -158,6 +171,9 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         return;
     }
     if payload.fragmented {
+        if ip_cut {
+            p.fail(Layer::Payload, Status::Truncated);
+        }
         return;
     }
 
@@ -208,9 +224,42 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             p.transport = Transport::Other;
         }
     }
-    if cx.cut && p.status == Status::Ok {
+    if ip_cut && p.status == Status::Ok {
         // Every header is whole but the payload lost bytes to the snaplen.
         p.status = Status::Truncated;
         p.stop = Layer::Payload;
+    }
+}
+
+/// The first IPv6 fragment header in the extension headers `chain` (starting
+/// with header type `first`): identification, offset in 8-byte units, M flag.
+///
+/// Walked by hand with bounds checks rather than with etherparse's
+/// `Ipv6ExtensionSliceIter`: when lax parsing stopped inside the chain (a cut
+/// or bad extension header), that iterator follows the last parsed header's
+/// "next header" past the end of the parsed bytes and reads out of bounds
+/// (undefined behaviour, found by the proptests in tests/no_panic.rs).
+fn ipv6_fragment_header(
+    first: Option<etherparse::IpNumber>,
+    mut chain: &[u8],
+) -> Option<(u32, u16, bool)> {
+    let mut next = first?.0;
+    loop {
+        let len = match next {
+            // hop-by-hop, routing, destination options, mobility, HIP, shim6
+            0 | 43 | 60 | 135 | 139 | 140 => (*chain.get(1)? as usize + 1) * 8,
+            44 => 8,
+            // authentication header: length in 4-byte units, minus 2
+            51 => (*chain.get(1)? as usize + 2) * 4,
+            _ => return None,
+        };
+        let hdr = chain.get(..len)?;
+        if next == 44 {
+            let word = u16::from_be_bytes([hdr[2], hdr[3]]);
+            let id = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
+            return Some((id, word >> 3, word & 1 == 1));
+        }
+        next = hdr[0];
+        chain = &chain[len..];
     }
 }
