@@ -211,8 +211,6 @@ export interface BatchColumns {
   tcpFlags: Uint16Array
   window: Uint16Array
   fragOffset: Uint16Array
-  l3Offset: Uint16Array
-  l4Offset: Uint16Array
   mss: Uint16Array
   /** Offset of each packet's first byte in {@link PacketBatch.data}. */
   dataOffset: Uint32Array
@@ -224,15 +222,19 @@ export interface BatchColumns {
   ipId: Uint32Array
   tsVal: Uint32Array
   tsEcr: Uint32Array
+  /** Offset of the network header in the packet (0 when there is none). */
+  l3Offset: Uint32Array
+  /** Offset of the transport header in the packet (0 when there is none). */
+  l4Offset: Uint32Array
 }
 
 type U8Name = 'status' | 'stop' | 'net' | 'transport' | 'ipProto' | 'ttl' | 'ipFlags' | 'vlanCount' | 'icmpType' | 'icmpCode' | 'tcpOpts' | 'wscale'
-type U16Name = 'linkType' | 'ethertype' | 'vlanId' | 'srcPort' | 'dstPort' | 'tcpFlags' | 'window' | 'fragOffset' | 'l3Offset' | 'l4Offset' | 'mss'
-type U32Name = 'caplen' | 'origlen' | 'interface' | 'dataOffset' | 'payloadOffset' | 'payloadLen' | 'seq' | 'ack' | 'ipId' | 'tsVal' | 'tsEcr'
+type U16Name = 'linkType' | 'ethertype' | 'vlanId' | 'srcPort' | 'dstPort' | 'tcpFlags' | 'window' | 'fragOffset' | 'mss'
+type U32Name = 'caplen' | 'origlen' | 'interface' | 'dataOffset' | 'payloadOffset' | 'payloadLen' | 'seq' | 'ack' | 'ipId' | 'tsVal' | 'tsEcr' | 'l3Offset' | 'l4Offset'
 
 const U8_NAMES: readonly U8Name[] = ['status', 'stop', 'net', 'transport', 'ipProto', 'ttl', 'ipFlags', 'vlanCount', 'icmpType', 'icmpCode', 'tcpOpts', 'wscale']
-const U16_NAMES: readonly U16Name[] = ['linkType', 'ethertype', 'vlanId', 'srcPort', 'dstPort', 'tcpFlags', 'window', 'fragOffset', 'l3Offset', 'l4Offset', 'mss']
-const U32_NAMES: readonly U32Name[] = ['caplen', 'origlen', 'interface', 'dataOffset', 'payloadOffset', 'payloadLen', 'seq', 'ack', 'ipId', 'tsVal', 'tsEcr']
+const U16_NAMES: readonly U16Name[] = ['linkType', 'ethertype', 'vlanId', 'srcPort', 'dstPort', 'tcpFlags', 'window', 'fragOffset', 'mss']
+const U32_NAMES: readonly U32Name[] = ['caplen', 'origlen', 'interface', 'dataOffset', 'payloadOffset', 'payloadLen', 'seq', 'ack', 'ipId', 'tsVal', 'tsEcr', 'l3Offset', 'l4Offset']
 
 for (const [names, idx] of [
   [U8_NAMES, U8],

@@ -35,10 +35,8 @@ pub const U16_DST_PORT: usize = 4;
 pub const U16_TCP_FLAGS: usize = 5;
 pub const U16_WINDOW: usize = 6;
 pub const U16_FRAG_OFFSET: usize = 7;
-pub const U16_L3_OFFSET: usize = 8;
-pub const U16_L4_OFFSET: usize = 9;
-pub const U16_MSS: usize = 10;
-pub const U16_COLUMNS: usize = 11;
+pub const U16_MSS: usize = 8;
+pub const U16_COLUMNS: usize = 9;
 
 pub const U32_CAPLEN: usize = 0;
 pub const U32_ORIGLEN: usize = 1;
@@ -53,7 +51,11 @@ pub const U32_ACK: usize = 7;
 pub const U32_IP_ID: usize = 8;
 pub const U32_TS_VAL: usize = 9;
 pub const U32_TS_ECR: usize = 10;
-pub const U32_COLUMNS: usize = 11;
+/// Offset of the network header in the packet (0 when there is none).
+pub const U32_L3_OFFSET: usize = 11;
+/// Offset of the transport header in the packet (0 when there is none).
+pub const U32_L4_OFFSET: usize = 12;
+pub const U32_COLUMNS: usize = 13;
 
 /// Bytes per packet in [`PacketBatch::addrs`]: 16 source then 16 destination.
 pub const ADDR_STRIDE: usize = 32;
@@ -83,8 +85,6 @@ pub const COLUMNS: (&[&str], &[&str], &[&str]) = (
         "tcpFlags",
         "window",
         "fragOffset",
-        "l3Offset",
-        "l4Offset",
         "mss",
     ],
     &[
@@ -99,6 +99,8 @@ pub const COLUMNS: (&[&str], &[&str], &[&str]) = (
         "ipId",
         "tsVal",
         "tsEcr",
+        "l3Offset",
+        "l4Offset",
     ],
 );
 
@@ -235,8 +237,6 @@ impl PacketBatch {
             info.tcp_flags,
             info.window,
             info.frag_offset,
-            info.l3_offset,
-            info.l4_offset,
             info.tcp_options.mss,
         ];
         let col: &mut [u16] = &mut self.u16s;
@@ -260,6 +260,8 @@ impl PacketBatch {
             info.ip_id,
             info.tcp_options.ts_val,
             info.tcp_options.ts_ecr,
+            info.l3_offset,
+            info.l4_offset,
         ];
         let col: &mut [u32] = &mut self.u32s;
         for (c, v) in u32s.into_iter().enumerate() {

@@ -182,9 +182,9 @@ pub struct PacketInfo {
     pub icmp_type: u8,
     pub icmp_code: u8,
     /// Offset of the network header (0 when there is none).
-    pub l3_offset: u16,
+    pub l3_offset: u32,
     /// Offset of the transport header (0 when there is none).
-    pub l4_offset: u16,
+    pub l4_offset: u32,
     /// Offset and captured length of the innermost payload.
     pub payload_offset: u32,
     pub payload_len: u32,

@@ -16,7 +16,7 @@ pub(super) fn decode_ethertype(et: u16, off: usize, cx: &Cx<'_>, p: &mut PacketI
         ETH_IPV4 | ETH_IPV6 => decode_ip(off, cx, p),
         ETH_ARP => {
             p.net = Net::Arp;
-            p.l3_offset = off as u16;
+            p.l3_offset = off as u32;
             // 8 fixed bytes, then sender and target hardware and protocol
             // addresses of the lengths the header gives (28 bytes in all for
             // Ethernet/IPv4); fewer bytes mean a cut or bogus packet.
@@ -44,7 +44,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         p.fail(Layer::Link, cx.short_status());
         return;
     };
-    p.l3_offset = off as u16;
+    p.l3_offset = off as u32;
     let version = ip_bytes.first().map(|b| b >> 4);
     let ip_layer = if version == Some(6) {
         Layer::Ipv6
@@ -165,7 +165,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             layer,
             Layer::Tcp | Layer::Udp | Layer::Icmpv4 | Layer::Icmpv6
         ) {
-            p.l4_offset = p.payload_offset as u16;
+            p.l4_offset = p.payload_offset as u32;
         }
         p.fail(layer, status);
         return;
@@ -181,7 +181,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         Some(TransportSlice::Tcp(t)) => {
             p.transport = Transport::Tcp;
             p.stop = Layer::Tcp;
-            p.l4_offset = offset_of(t.slice()) as u16;
+            p.l4_offset = offset_of(t.slice()) as u32;
             p.src_port = t.source_port();
             p.dst_port = t.destination_port();
             p.seq = t.sequence_number();
@@ -196,7 +196,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         Some(TransportSlice::Udp(u)) => {
             p.transport = Transport::Udp;
             p.stop = Layer::Udp;
-            p.l4_offset = offset_of(u.slice()) as u16;
+            p.l4_offset = offset_of(u.slice()) as u32;
             p.src_port = u.source_port();
             p.dst_port = u.destination_port();
             let pl = u.payload();
@@ -205,7 +205,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         Some(TransportSlice::Icmpv4(i)) => {
             p.transport = Transport::Icmpv4;
             p.stop = Layer::Icmpv4;
-            p.l4_offset = offset_of(i.slice()) as u16;
+            p.l4_offset = offset_of(i.slice()) as u32;
             p.icmp_type = i.type_u8();
             p.icmp_code = i.code_u8();
             let pl = i.payload();
@@ -214,7 +214,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         Some(TransportSlice::Icmpv6(i)) => {
             p.transport = Transport::Icmpv6;
             p.stop = Layer::Icmpv6;
-            p.l4_offset = offset_of(i.slice()) as u16;
+            p.l4_offset = offset_of(i.slice()) as u32;
             p.icmp_type = i.type_u8();
             p.icmp_code = i.code_u8();
             let pl = i.payload();

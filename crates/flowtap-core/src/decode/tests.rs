@@ -1107,3 +1107,24 @@ fn empty_and_tiny_frames() {
         }
     }
 }
+
+#[test]
+fn offsets_past_64k_do_not_wrap() {
+    // 20,000 MPLS labels (80,000 bytes) before an IPv4/UDP packet: absurd,
+    // but legal within a large snaplen; offsets must stay exact.
+    let mut labels = Vec::new();
+    for i in 0..20_000u32 {
+        let bottom = if i == 19_999 { 1 } else { 0 };
+        labels.extend_from_slice(&[0, 0x10, bottom, 64]);
+    }
+    let data = cat(&[
+        &eth(0x8847),
+        &labels,
+        &ipv4(17, 64, 1, 0, &[], &udp(1, 2, b"x")),
+    ]);
+    let p = dec(LinkType::ETHERNET, &data);
+    assert_eq!(p.status, Status::Ok);
+    assert_eq!(p.l3_offset, 14 + 80_000);
+    assert_eq!(p.l4_offset, 14 + 80_000 + 20);
+    assert_eq!((p.src_port, p.dst_port, p.payload_len), (1, 2, 1));
+}
