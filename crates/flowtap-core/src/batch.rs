@@ -7,11 +7,16 @@
 //! and JS can take per-column views. Column indices are the `U8_*`, `U16_*`,
 //! `U32_*` constants; [`COLUMNS`] lists them by name for bindings.
 //!
+//! Filling is two steps, so that they can run on two threads: `push_frame`
+//! copies captured packets in, `decode_rows` decodes them into the columns.
+//!
 //! Bounds: a batch holds at most `capacity` packets and, once non-empty, at
 //! most `max_bytes` of packet bytes; the builder refuses packets beyond that.
 
 use crate::capture::Frame;
-use crate::decode::PacketInfo;
+use crate::decode::{decode, PacketInfo};
+use crate::source::SourceStats;
+use crate::LinkType;
 
 pub const U8_STATUS: usize = 0;
 pub const U8_STOP: usize = 1;
@@ -195,19 +200,66 @@ impl PacketBatch {
     }
 
     /// Whether a packet of `caplen` bytes still fits.
-    pub fn fits(&self, caplen: usize, keep_bytes: bool) -> bool {
-        !self.is_full()
-            && (self.len == 0 || !keep_bytes || self.data.len() + caplen <= self.max_bytes)
+    pub fn fits(&self, caplen: usize) -> bool {
+        !self.is_full() && (self.len == 0 || self.data.len() + caplen <= self.max_bytes)
     }
 
-    /// Appends one packet. Callers check [`fits`](Self::fits) first; a packet
-    /// that does not fit is ignored and `false` returned.
-    pub fn push(&mut self, frame: &Frame<'_>, info: &PacketInfo, keep_bytes: bool) -> bool {
-        if !self.fits(frame.data.len(), keep_bytes) {
+    /// Appends one captured packet: its record fields and a copy of its
+    /// bytes (the one copy a packet's bytes ever get). Header columns stay
+    /// zero until [`decode_rows`](Self::decode_rows). Callers check
+    /// [`fits`](Self::fits) first; a packet that does not fit is ignored and
+    /// `false` returned.
+    pub fn push_frame(&mut self, frame: &Frame<'_>) -> bool {
+        if !self.fits(frame.data.len()) {
             return false;
         }
         let (i, cap) = (self.len, self.capacity);
         self.ts_ns[i] = frame.ts_ns;
+        self.u16s[U16_LINK_TYPE * cap + i] = frame.link_type.0;
+        let col: &mut [u32] = &mut self.u32s;
+        col[U32_CAPLEN * cap + i] = frame.data.len() as u32;
+        col[U32_ORIGLEN * cap + i] = frame.origlen;
+        col[U32_INTERFACE * cap + i] = frame.interface;
+        col[U32_DATA_OFFSET * cap + i] = self.data.len() as u32;
+        self.data.extend_from_slice(frame.data);
+        self.len += 1;
+        true
+    }
+
+    /// Decodes every packet pushed so far into the header columns and
+    /// counts them in `stats`. Without `keep_bytes` the arena is emptied
+    /// afterwards (and the data offsets zeroed): only headers leave.
+    pub fn decode_rows(&mut self, stats: &mut SourceStats, keep_bytes: bool) {
+        for i in 0..self.len {
+            let frame = self.frame(i);
+            let info = decode(frame.link_type, frame.data, frame.origlen);
+            stats.record(&frame, &info);
+            self.set_info(i, &info);
+        }
+        if !keep_bytes {
+            self.data.clear();
+            let cap = self.capacity;
+            self.u32s[U32_DATA_OFFSET * cap..U32_DATA_OFFSET * cap + self.len].fill(0);
+        }
+    }
+
+    /// Row `i` as the frame it was pushed from (`offset` is not kept: 0).
+    fn frame(&self, i: usize) -> Frame<'_> {
+        let cap = self.capacity;
+        let off = self.u32s[U32_DATA_OFFSET * cap + i] as usize;
+        let len = self.u32s[U32_CAPLEN * cap + i] as usize;
+        Frame {
+            ts_ns: self.ts_ns[i],
+            origlen: self.u32s[U32_ORIGLEN * cap + i],
+            interface: self.u32s[U32_INTERFACE * cap + i],
+            link_type: LinkType(self.u16s[U16_LINK_TYPE * cap + i]),
+            offset: 0,
+            data: self.data.get(off..off + len).unwrap_or(&[]),
+        }
+    }
+
+    fn set_info(&mut self, i: usize, info: &PacketInfo) {
+        let cap = self.capacity;
         let u8s = [
             info.status as u8,
             info.stop as u8,
@@ -229,52 +281,37 @@ impl PacketBatch {
             col[c * cap + i] = v;
         }
         let u16s = [
-            frame.link_type.0,
-            info.ethertype,
-            info.vlan_id,
-            info.src_port,
-            info.dst_port,
-            info.tcp_flags,
-            info.window,
-            info.frag_offset,
-            info.tcp_options.mss,
+            (U16_ETHERTYPE, info.ethertype),
+            (U16_VLAN_ID, info.vlan_id),
+            (U16_SRC_PORT, info.src_port),
+            (U16_DST_PORT, info.dst_port),
+            (U16_TCP_FLAGS, info.tcp_flags),
+            (U16_WINDOW, info.window),
+            (U16_FRAG_OFFSET, info.frag_offset),
+            (U16_MSS, info.tcp_options.mss),
         ];
         let col: &mut [u16] = &mut self.u16s;
-        for (c, v) in u16s.into_iter().enumerate() {
+        for (c, v) in u16s {
             col[c * cap + i] = v;
         }
-        let data_offset = if keep_bytes {
-            self.data.len() as u32
-        } else {
-            0
-        };
         let u32s = [
-            frame.data.len() as u32,
-            frame.origlen,
-            frame.interface,
-            data_offset,
-            info.payload_offset,
-            info.payload_len,
-            info.seq,
-            info.ack,
-            info.ip_id,
-            info.tcp_options.ts_val,
-            info.tcp_options.ts_ecr,
-            info.l3_offset,
-            info.l4_offset,
+            (U32_PAYLOAD_OFFSET, info.payload_offset),
+            (U32_PAYLOAD_LEN, info.payload_len),
+            (U32_SEQ, info.seq),
+            (U32_ACK, info.ack),
+            (U32_IP_ID, info.ip_id),
+            (U32_TS_VAL, info.tcp_options.ts_val),
+            (U32_TS_ECR, info.tcp_options.ts_ecr),
+            (U32_L3_OFFSET, info.l3_offset),
+            (U32_L4_OFFSET, info.l4_offset),
         ];
         let col: &mut [u32] = &mut self.u32s;
-        for (c, v) in u32s.into_iter().enumerate() {
+        for (c, v) in u32s {
             col[c * cap + i] = v;
         }
         let a = i * ADDR_STRIDE;
         self.addrs[a..a + 16].copy_from_slice(&info.src);
         self.addrs[a + 16..a + 32].copy_from_slice(&info.dst);
-        if keep_bytes {
-            self.data.extend_from_slice(frame.data);
-        }
-        self.len += 1;
-        true
     }
 
     pub fn u8_col(&self, c: usize) -> &[u8] {

@@ -21,7 +21,8 @@ pub struct SourceOptions {
     pub batch_packets: usize,
     /// Packet bytes per batch at most (a first packet always fits).
     pub batch_bytes: usize,
-    /// Copy each packet's bytes into the batch arena (off: headers only).
+    /// Hand each packet's bytes out with the batch (off: headers only; the
+    /// bytes are still read into the arena to be decoded, then dropped).
     pub keep_bytes: bool,
 }
 
@@ -150,18 +151,27 @@ impl<'r> PacketSource<'r> {
 
     /// [`next_batch`](Self::next_batch), building the batch in reused vectors.
     pub fn next_batch_in(&mut self, storage: BatchStorage) -> Result<Option<PacketBatch>, Error> {
+        let batch = self.read_batch_in(storage)?;
+        Ok(batch.map(|mut b| {
+            b.decode_rows(&mut self.stats, self.opts.keep_bytes);
+            b
+        }))
+    }
+
+    /// The reading half of [`next_batch_in`](Self::next_batch_in): packets
+    /// copied in, headers not decoded yet. Finish it with
+    /// [`PacketBatch::decode_rows`] — possibly on another thread, with
+    /// statistics of its own (this source's [`stats`](Self::stats) count
+    /// only what it decoded itself).
+    pub fn read_batch_in(&mut self, storage: BatchStorage) -> Result<Option<PacketBatch>, Error> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
         }
         if self.finished {
             return Ok(None);
         }
-        let arena = if self.opts.keep_bytes {
-            self.opts.batch_bytes
-        } else {
-            0
-        };
-        let mut batch = PacketBatch::with_storage(self.opts.batch_packets, arena, storage);
+        let mut batch =
+            PacketBatch::with_storage(self.opts.batch_packets, self.opts.batch_bytes, storage);
         match self.fill(&mut batch) {
             Ok(()) => {}
             Err(e) if batch.is_empty() => {
@@ -180,24 +190,23 @@ impl<'r> PacketSource<'r> {
         Ok(Some(batch))
     }
 
+    pub fn options(&self) -> &SourceOptions {
+        &self.opts
+    }
+
     fn fill(&mut self, batch: &mut PacketBatch) -> Result<(), Error> {
-        let keep = self.opts.keep_bytes;
+        let largest = self.opts.reader.max_packet_len as usize;
         while !batch.is_full() {
-            // Stop before a packet that would overflow the byte bound: peek by
-            // reading it only when the batch has room for the largest record.
-            if keep
-                && !batch.is_empty()
-                && !batch.fits(self.opts.reader.max_packet_len as usize, keep)
-            {
+            // Stop while the largest possible record still fits, so no
+            // record is read that the batch could not take.
+            if !batch.is_empty() && !batch.fits(largest) {
                 return Ok(());
             }
             let Some(frame) = self.reader.next_frame()? else {
                 self.finished = true;
                 return Ok(());
             };
-            let info = decode(frame.link_type, frame.data, frame.origlen);
-            self.stats.record(&frame, &info);
-            batch.push(&frame, &info, keep);
+            batch.push_frame(&frame);
         }
         Ok(())
     }

@@ -1,11 +1,12 @@
-//! `BindingCapture`: a capture source whose reading and decoding run on
-//! libuv's thread pool, one batch per `nextBatch()` call.
+//! `BindingCapture`: a capture source read on its own thread
+//! ([`crate::binding_reader`]) and decoded on libuv's thread pool, one batch
+//! per `nextBatch()` call.
 //!
 //! Opening is deferred to the first `nextBatch()`, so even the file open and
 //! header parse happen off the JS thread and their errors arrive the same way
-//! as read errors. `close()` drops the source (and so the file descriptor)
-//! at once, or as soon as a batch in flight finishes; garbage collection of
-//! the JS object does the same. A panic in the core becomes `ERR_INTERNAL`,
+//! as read errors. `close()` stops the reader and closes the input before it
+//! returns (waiting at most for a batch in flight); garbage collection of the
+//! JS object does the same. A panic in the core becomes `ERR_INTERNAL`,
 //! never an aborted process.
 
 use std::fs::File;
@@ -21,6 +22,7 @@ use napi_derive::napi;
 
 use crate::binding_error::BindingError;
 use crate::binding_pool;
+use crate::binding_reader::{Read, Reader};
 use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
 
 enum Input {
@@ -30,9 +32,17 @@ enum Input {
 
 enum State {
     Pending(Input, SourceOptions),
-    Open(Box<PacketSource<'static>>),
+    Open(Pipeline),
     /// Open failed or the source was closed; reads end.
     Ended,
+}
+
+/// An open source: the reading thread and the decoding stage's state.
+struct Pipeline {
+    reader: Reader,
+    keep_bytes: bool,
+    /// Counted by the decoding stage.
+    stats: SourceStats,
 }
 
 struct Shared {
@@ -172,30 +182,51 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
                 PacketSource::new(Cursor::new(bytes), opts).map_err(|e| BindingError::from(&e))
             }
         };
-        match opened {
-            Ok(src) => {
-                lock(&s.totals).format = Some(src.format().name());
-                s.state = State::Open(Box::new(src));
-                binding_pool::opened();
-            }
+        let src = match opened {
+            Ok(src) => src,
             Err(e) => return Outcome::Error(e),
-        }
+        };
+        let format = src.format().name();
+        let keep_bytes = src.options().keep_bytes;
+        let reader = match Reader::spawn(src) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Error(BindingError::io("reader thread", &e)),
+        };
+        lock(&s.totals).format = Some(format);
+        s.state = State::Open(Pipeline {
+            reader,
+            keep_bytes,
+            stats: SourceStats::default(),
+        });
+        binding_pool::opened();
     }
     let s = &mut *s;
-    let State::Open(src) = &mut s.state else {
+    let State::Open(p) = &mut s.state else {
         return Outcome::Done;
     };
-    let res = src.next_batch_in(crate::binding_pool::take());
-    {
-        let mut t = lock(&s.totals);
-        t.stats.clone_from(src.stats());
-        t.position = src.position();
+    let (outcome, position) = match p.reader.recv() {
+        Read::Batch(mut b, pos) => {
+            b.decode_rows(&mut p.stats, p.keep_bytes);
+            (Outcome::Batch(b), Some(pos))
+        }
+        Read::End(pos) => (Outcome::Done, Some(pos)),
+        Read::Failed(e, pos) => (Outcome::Error(BindingError::from(&e)), Some(pos)),
+        Read::Panicked => (
+            Outcome::Error(BindingError::internal("panic while reading a capture")),
+            None,
+        ),
+    };
+    let mut t = lock(&s.totals);
+    t.stats.clone_from(&p.stats);
+    if let Some(pos) = position {
+        t.position = pos;
     }
-    match res {
-        Ok(Some(b)) => Outcome::Batch(b),
-        Ok(None) => Outcome::Done,
-        Err(e) => Outcome::Error(BindingError::from(&e)),
+    drop(t);
+    if !matches!(outcome, Outcome::Batch(_)) {
+        // The reader has said its last word; let it go now.
+        s.end();
     }
+    outcome
 }
 
 impl<'task> ScopedTask<'task> for NextBatch {

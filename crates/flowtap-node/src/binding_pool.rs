@@ -85,7 +85,8 @@ pub fn take() -> BatchStorage {
 
 fn keep<T>(bytes: &mut usize, list: &mut Vec<Vec<T>>, v: Vec<T>) {
     let size = v.capacity() * size_of::<T>();
-    if list.len() < KEEP && size > 0 && *bytes + size <= KEEP_BYTES {
+    let in_use = OPEN.load(Ordering::Acquire) > 0;
+    if in_use && list.len() < KEEP && size > 0 && *bytes + size <= KEEP_BYTES {
         *bytes += size;
         list.push(v);
     }

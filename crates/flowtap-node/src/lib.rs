@@ -9,6 +9,7 @@
 mod binding_capture;
 mod binding_error;
 mod binding_pool;
+mod binding_reader;
 mod binding_types;
 
 pub use binding_capture::BindingCapture;

@@ -1,0 +1,86 @@
+//! The reading stage of a capture, on a thread of its own.
+//!
+//! A [`Reader`] owns the [`PacketSource`] and fills batches with captured
+//! packets (record parsing and the one copy of their bytes) while the
+//! consumer decodes the previous batch on libuv's pool and JavaScript works
+//! on the one before: three stages on a 2-core machine instead of one.
+//!
+//! Bounds: the channel holds at most [`READ_AHEAD`] finished batches, so at
+//! most `READ_AHEAD + 1` batches exist on this side; a consumer that stops
+//! pulling stops the thread. Dropping the [`Reader`] disconnects the channel
+//! (the thread ends at its next send) and joins the thread, so the input is
+//! closed when the drop returns.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
+
+use flowtap_core::batch::PacketBatch;
+use flowtap_core::source::PacketSource;
+use flowtap_core::Error;
+
+use crate::binding_pool;
+
+/// Finished batches waiting for the decoder.
+pub const READ_AHEAD: usize = 1;
+
+/// What the reading thread sends; `position` is the byte offset after it.
+pub enum Read {
+    Batch(PacketBatch, u64),
+    End(u64),
+    Failed(Error, u64),
+    Panicked,
+}
+
+pub struct Reader {
+    rx: Option<Receiver<Read>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reader {
+    pub fn spawn(mut src: PacketSource<'static>) -> std::io::Result<Reader> {
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        let thread = std::thread::Builder::new()
+            .name("flowtap-reader".into())
+            .spawn(move || loop {
+                let read =
+                    catch_unwind(AssertUnwindSafe(|| src.read_batch_in(binding_pool::take())));
+                let pos = src.position();
+                let msg = match read {
+                    Ok(Ok(Some(b))) => Read::Batch(b, pos),
+                    Ok(Ok(None)) => Read::End(pos),
+                    Ok(Err(e)) => Read::Failed(e, pos),
+                    Err(_) => Read::Panicked,
+                };
+                let last = !matches!(msg, Read::Batch(..));
+                // A send error means the consumer is gone: stop reading.
+                if tx.send(msg).is_err() || last {
+                    break;
+                }
+            })?;
+        Ok(Reader {
+            rx: Some(rx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The next message, waiting for the thread if it is still reading.
+    pub fn recv(&self) -> Read {
+        match self.rx.as_ref().map(Receiver::recv) {
+            Some(Ok(m)) => m,
+            // The thread ended without a last word: only a panic outside
+            // the guarded read can do that.
+            _ => Read::Panicked,
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Disconnect first so a thread blocked on a full channel wakes up.
+        drop(self.rx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
