@@ -79,58 +79,41 @@ pub struct BindingBatch<'env> {
     pub data: BufferSlice<'env>,
 }
 
+/// Hands a vector to JS as an external array of type `$ty`, to come back
+/// to the pool as `Returned::$kind` when V8 collects it.
+macro_rules! external {
+    ($env:expr, $ty:ident, $vec:expr, $kind:ident) => {{
+        let mut v = $vec;
+        $ty::from_external($env, v.as_mut_ptr(), v.len(), v, |_, v| {
+            give_back(Returned::$kind(v))
+        })?
+    }};
+}
+
 impl<'env> BindingBatch<'env> {
     pub fn new(env: &'env Env, b: PacketBatch) -> napi::Result<Self> {
         let (length, capacity) = (b.len() as u32, b.capacity() as u32);
         let s = b.into_storage();
-        // SAFETY (all `from_external` calls): the pointer and length come
-        // from a live vector that moves into the finalizer hint, so the
-        // memory stays valid, unaliased by Rust, until V8 finalizes the
-        // array; every column vector is non-empty (capacity >= 1).
+        // SAFETY (every `from_external`): the pointer and length come from a
+        // live vector that moves into the finalizer hint, so the memory stays
+        // valid, and untouched by Rust, until V8 finalizes the array; column
+        // vectors are never empty (capacity >= 1).
         unsafe {
             Ok(BindingBatch {
                 length,
                 capacity,
-                ts: {
-                    let mut v = s.ts_ns;
-                    BigUint64ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::TsNs(v))
-                    })?
-                },
-                u8: {
-                    let mut v = s.u8s;
-                    Uint8ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::U8s(v))
-                    })?
-                },
-                u16: {
-                    let mut v = s.u16s;
-                    Uint16ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::U16s(v))
-                    })?
-                },
-                u32: {
-                    let mut v = s.u32s;
-                    Uint32ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::U32s(v))
-                    })?
-                },
-                addrs: {
-                    let mut v = s.addrs;
-                    Uint8ArraySlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::Addrs(v))
-                    })?
-                },
+                ts: external!(env, BigUint64ArraySlice, s.ts_ns, TsNs),
+                u8: external!(env, Uint8ArraySlice, s.u8s, U8s),
+                u16: external!(env, Uint16ArraySlice, s.u16s, U16s),
+                u32: external!(env, Uint32ArraySlice, s.u32s, U32s),
+                addrs: external!(env, Uint8ArraySlice, s.addrs, Addrs),
                 data: if s.data.is_empty() {
-                    // Headers-only batches: an empty JS buffer, and the
-                    // reserved arena goes straight back to the pool.
+                    // Headers only: an empty JS buffer, and the arena goes
+                    // straight back to the pool.
                     give_back(Returned::Data(s.data));
                     BufferSlice::from_data(env, Vec::new())?
                 } else {
-                    let mut v = s.data;
-                    BufferSlice::from_external(env, v.as_mut_ptr(), v.len(), v, |_, v| {
-                        give_back(Returned::Data(v))
-                    })?
+                    external!(env, BufferSlice, s.data, Data)
                 },
             })
         }

@@ -165,7 +165,7 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             layer,
             Layer::Tcp | Layer::Udp | Layer::Icmpv4 | Layer::Icmpv6
         ) {
-            p.l4_offset = p.payload_offset as u32;
+            p.l4_offset = p.payload_offset;
         }
         p.fail(layer, status);
         return;
@@ -177,11 +177,16 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         return;
     }
 
+    // Records the transport header starting at `header` and its payload.
+    let enter = |p: &mut PacketInfo, t: Transport, l: Layer, header: &[u8], pl: &[u8]| {
+        p.transport = t;
+        p.stop = l;
+        p.l4_offset = offset_of(header) as u32;
+        p.set_payload(offset_of(pl), offset_of(pl) + pl.len());
+    };
     match &sliced.transport {
         Some(TransportSlice::Tcp(t)) => {
-            p.transport = Transport::Tcp;
-            p.stop = Layer::Tcp;
-            p.l4_offset = offset_of(t.slice()) as u32;
+            enter(p, Transport::Tcp, Layer::Tcp, t.slice(), t.payload());
             p.src_port = t.source_port();
             p.dst_port = t.destination_port();
             p.seq = t.sequence_number();
@@ -190,35 +195,19 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             let hs = t.header_slice();
             p.tcp_flags = hs[13] as u16 | ((hs[12] as u16 & 1) << 8);
             p.tcp_options = tcp_options::parse(t.options());
-            let pl = t.payload();
-            p.set_payload(offset_of(pl), offset_of(pl) + pl.len());
         }
         Some(TransportSlice::Udp(u)) => {
-            p.transport = Transport::Udp;
-            p.stop = Layer::Udp;
-            p.l4_offset = offset_of(u.slice()) as u32;
+            enter(p, Transport::Udp, Layer::Udp, u.slice(), u.payload());
             p.src_port = u.source_port();
             p.dst_port = u.destination_port();
-            let pl = u.payload();
-            p.set_payload(offset_of(pl), offset_of(pl) + pl.len());
         }
         Some(TransportSlice::Icmpv4(i)) => {
-            p.transport = Transport::Icmpv4;
-            p.stop = Layer::Icmpv4;
-            p.l4_offset = offset_of(i.slice()) as u32;
-            p.icmp_type = i.type_u8();
-            p.icmp_code = i.code_u8();
-            let pl = i.payload();
-            p.set_payload(offset_of(pl), offset_of(pl) + pl.len());
+            enter(p, Transport::Icmpv4, Layer::Icmpv4, i.slice(), i.payload());
+            (p.icmp_type, p.icmp_code) = (i.type_u8(), i.code_u8());
         }
         Some(TransportSlice::Icmpv6(i)) => {
-            p.transport = Transport::Icmpv6;
-            p.stop = Layer::Icmpv6;
-            p.l4_offset = offset_of(i.slice()) as u32;
-            p.icmp_type = i.type_u8();
-            p.icmp_code = i.code_u8();
-            let pl = i.payload();
-            p.set_payload(offset_of(pl), offset_of(pl) + pl.len());
+            enter(p, Transport::Icmpv6, Layer::Icmpv6, i.slice(), i.payload());
+            (p.icmp_type, p.icmp_code) = (i.type_u8(), i.code_u8());
         }
         Some(_) | None => {
             p.transport = Transport::Other;
