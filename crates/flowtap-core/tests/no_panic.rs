@@ -41,7 +41,7 @@ fn check_info(p: &PacketInfo, data: &[u8]) {
         assert!(p.l4_offset >= p.l3_offset, "{p:?}");
     }
     if p.status == Status::Ok && p.l4_offset != 0 {
-        assert!(p.payload_offset >= p.l4_offset as u32, "{p:?}");
+        assert!(p.payload_offset >= p.l4_offset, "{p:?}");
     }
 }
 
