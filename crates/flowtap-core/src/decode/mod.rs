@@ -7,6 +7,7 @@
 //! [`Status::Malformed`], both with `stop` naming the layer; the fields of the
 //! layers before it are valid.
 
+mod fast_path;
 mod info;
 mod link;
 mod net;
@@ -21,10 +22,23 @@ use crate::LinkType;
 /// Decodes one frame. `origlen` (the length on the wire) tells a snaplen cut
 /// (truncated) from lengths that lie (malformed).
 pub fn decode(link_type: LinkType, data: &[u8], origlen: u32) -> PacketInfo {
+    decode_with(link_type, data, origlen, true)
+}
+
+/// [`decode`], with or without the direct decoding of the common case
+/// (`fast_path`); without it every packet goes through etherparse, which
+/// the tests use as the reference.
+pub(crate) fn decode_with(
+    link_type: LinkType,
+    data: &[u8],
+    origlen: u32,
+    fast: bool,
+) -> PacketInfo {
     let mut p = PacketInfo::default();
     let cx = Cx {
         data,
         cut: (data.len() as u64) < origlen as u64,
+        fast,
     };
     match link::decode_link(link_type, &cx, &mut p) {
         link::Next::Ether(ethertype, off) => net::decode_ethertype(ethertype, off, &cx, &mut p),
@@ -39,6 +53,8 @@ pub(crate) struct Cx<'a> {
     pub data: &'a [u8],
     /// The snaplen cut this frame (captured < original length).
     pub cut: bool,
+    /// Whether the common case may be decoded directly.
+    pub fast: bool,
 }
 
 impl Cx<'_> {

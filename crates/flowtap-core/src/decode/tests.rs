@@ -1128,3 +1128,151 @@ fn offsets_past_64k_do_not_wrap() {
     assert_eq!(p.l4_offset, 14 + 80_000 + 20);
     assert_eq!((p.src_port, p.dst_port, p.payload_len), (1, 2, 1));
 }
+
+mod fast_path_equivalence {
+    //! The direct decoding of the common case must agree field for field
+    //! with the general (etherparse) path, on valid packets and on every
+    //! near miss: odd header lengths, lying lengths, fragments, other
+    //! protocols, cut captures.
+    use super::super::decode_with;
+    use crate::LinkType;
+    use proptest::prelude::*;
+
+    fn checksum_free_ipv4(
+        ihl: u8,
+        total: Option<u16>,
+        frag: u16,
+        proto: u8,
+        l4: &[u8],
+        opts_seed: u8,
+    ) -> Vec<u8> {
+        let hl = ihl as usize * 4;
+        let mut h = vec![0u8; hl.max(20)];
+        h[0] = 0x40 | (ihl & 0x0f);
+        let total = total.unwrap_or((hl + l4.len()) as u16);
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+        h[6..8].copy_from_slice(&frag.to_be_bytes());
+        h[8] = 64;
+        h[9] = proto;
+        h[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        h[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        for (i, b) in h.iter_mut().enumerate().skip(20) {
+            *b = opts_seed.wrapping_add(i as u8) % 2; // NOPs and end-of-list
+        }
+        h.truncate(hl.max(20));
+        h.extend_from_slice(l4);
+        h
+    }
+
+    fn ipv6(plen: Option<u16>, next: u8, l4: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 40];
+        h[0] = 0x60;
+        let plen = plen.unwrap_or(l4.len() as u16);
+        h[4..6].copy_from_slice(&plen.to_be_bytes());
+        h[6] = next;
+        h[7] = 33;
+        h[8] = 0xfe;
+        h[24] = 0xfd;
+        h[39] = 9;
+        h.extend_from_slice(l4);
+        h
+    }
+
+    fn transport() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<[u8; 20]>(),
+            0u8..16,
+            prop::option::of(any::<u16>()),
+            prop::collection::vec(any::<u8>(), 0..80),
+            any::<bool>(),
+        )
+            .prop_map(|(mut hdr, doff, udp_len, payload, as_udp)| {
+                if as_udp {
+                    let len = udp_len.unwrap_or(8 + payload.len() as u16);
+                    hdr[4..6].copy_from_slice(&len.to_be_bytes());
+                } else {
+                    hdr[12] = (doff << 4) | (hdr[12] & 1);
+                }
+                let mut v = hdr.to_vec();
+                v.extend_from_slice(&payload);
+                v
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn agrees_with_the_general_path(
+            v4 in any::<bool>(),
+            ihl in prop_oneof![Just(5u8), 0u8..16],
+            total in prop::option::weighted(0.2, any::<u16>()),
+            frag in prop_oneof![Just(0u16), Just(0x4000), any::<u16>()],
+            proto in prop_oneof![Just(6u8), Just(17), Just(1), Just(58), Just(51), Just(0), Just(44), any::<u8>()],
+            l4 in transport(),
+            opts_seed in any::<u8>(),
+            cut in prop::option::weighted(0.3, 0usize..200),
+            trailer in prop::collection::vec(any::<u8>(), 0..6),
+            ethernet in any::<bool>(),
+        ) {
+            let mut ip = if v4 {
+                checksum_free_ipv4(ihl, total, frag, proto, &l4, opts_seed)
+            } else {
+                ipv6(total, proto, &l4)
+            };
+            ip.extend_from_slice(&trailer);
+            let (link, mut frame) = if ethernet {
+                let mut f = vec![0u8; 12];
+                f.extend_from_slice(&(if v4 { 0x0800u16 } else { 0x86dd }).to_be_bytes());
+                f.extend_from_slice(&ip);
+                (LinkType::ETHERNET, f)
+            } else {
+                (LinkType::RAW, ip)
+            };
+            let origlen = frame.len() as u32;
+            if let Some(c) = cut {
+                frame.truncate(c.min(frame.len()));
+            }
+            let fast = decode_with(link, &frame, origlen, true);
+            let general = decode_with(link, &frame, origlen, false);
+            prop_assert_eq!(fast, general);
+        }
+    }
+}
+
+#[test]
+fn fast_path_agrees_on_every_corpus_packet() {
+    // tests/corpus.rs insists the corpus is there under CI; here it is only
+    // a source of real packets.
+    let dir = std::env::var_os("FLOWTAP_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+        });
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: corpus not found at {}", dir.display());
+        return;
+    };
+    let mut packets = 0;
+    for e in entries.flatten() {
+        let Ok(f) = std::fs::File::open(e.path()) else {
+            continue;
+        };
+        let Ok(mut r) = crate::capture::CaptureReader::new(f, Default::default()) else {
+            continue;
+        };
+        while let Ok(Some(fr)) = r.next_frame() {
+            let fast = super::decode_with(fr.link_type, fr.data, fr.origlen, true);
+            let general = super::decode_with(fr.link_type, fr.data, fr.origlen, false);
+            assert_eq!(
+                fast,
+                general,
+                "{} at byte {}",
+                e.path().display(),
+                fr.offset
+            );
+            packets += 1;
+        }
+    }
+    assert!(packets > 50_000, "only {packets} corpus packets compared");
+}
