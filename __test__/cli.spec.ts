@@ -1,6 +1,8 @@
 // The flowtap command line, run as a user would.
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { corpus, example, haveCorpus, root } from './helpers.js'
 
@@ -76,4 +78,26 @@ corpusTest('stats on a file that is not a capture', (t) => {
   const o = JSON.parse(r.stdout)
   t.is(o.packets, 0)
   t.is(o.error.code, 'ERR_CAPTURE_FORMAT')
+})
+
+test('a progress bar on a terminal for a large file, none when piped', (t) => {
+  // 33 MB: the sample capture's records repeated behind its header.
+  const sample = readFileSync(example('any-sll2-nanosecond.pcap'))
+  const records = sample.subarray(24)
+  const copies = Math.ceil((33 << 20) / records.length)
+  const dir = mkdtempSync(join(tmpdir(), 'flowtap-'))
+  const big = join(dir, 'big.pcap')
+  writeFileSync(big, Buffer.concat([sample.subarray(0, 24), ...Array(copies).fill(records)]))
+  try {
+    // `script` gives the CLI a pseudo-terminal, as a person's shell would.
+    const tty = spawnSync('script', ['-qec', `${process.execPath} ${cli} stats ${big}`, '/dev/null'], { encoding: 'utf8' })
+    t.is(tty.status, 0, tty.stderr)
+    t.regex(tty.stdout, /\[#*\.*\]\s+\d+%\s+\d+ packets/)
+    t.regex(tty.stdout, new RegExp(`packets:\\s+${63 * copies}`))
+    const piped = run('stats', big)
+    t.is(piped.status, 0)
+    t.notRegex(piped.stderr, /%/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
