@@ -313,14 +313,10 @@ function ipv6String(a: Uint8Array, at: number): string {
     i = j
   }
   const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':')
-  if (bestStart < 0) {
-    // IPv4-mapped addresses keep their dotted tail.
-    return hex(words)
-  }
-  const head = hex(words.slice(0, bestStart))
-  const tailWords = words.slice(bestStart + bestLen)
+  if (bestStart < 0) return hex(words)
+  // IPv4-mapped addresses keep their dotted tail (RFC 5952 section 5).
   if (bestStart === 0 && bestLen === 5 && words[5] === 0xffff) return `::ffff:${ipv4String(a, at + 12)}`
-  return `${head}::${hex(tailWords)}`
+  return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLen))}`
 }
 
 /**

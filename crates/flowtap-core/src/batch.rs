@@ -285,23 +285,23 @@ impl PacketBatch {
     fn set_info(&mut self, i: usize, info: &PacketInfo) {
         let cap = self.capacity;
         let u8s = [
-            info.status as u8,
-            info.stop as u8,
-            info.net as u8,
-            info.transport as u8,
-            info.ip_proto,
-            info.ttl,
-            info.ip_flags,
-            info.vlan_count,
-            info.icmp_type,
-            info.icmp_code,
-            info.tcp_options.present,
-            info.tcp_options.wscale,
+            (U8_STATUS, info.status as u8),
+            (U8_STOP, info.stop as u8),
+            (U8_NET, info.net as u8),
+            (U8_TRANSPORT, info.transport as u8),
+            (U8_IP_PROTO, info.ip_proto),
+            (U8_TTL, info.ttl),
+            (U8_IP_FLAGS, info.ip_flags),
+            (U8_VLAN_COUNT, info.vlan_count),
+            (U8_ICMP_TYPE, info.icmp_type),
+            (U8_ICMP_CODE, info.icmp_code),
+            (U8_TCP_OPTS, info.tcp_options.present),
+            (U8_WSCALE, info.tcp_options.wscale),
         ];
         // Local slices keep pointer and length in registers: stores through
         // a `u8` pointer could alias `self`, which would force reloads.
         let col: &mut [u8] = &mut self.u8s;
-        for (c, v) in u8s.into_iter().enumerate() {
+        for (c, v) in u8s {
             col[c * cap + i] = v;
         }
         let u16s = [
@@ -358,5 +358,74 @@ impl PacketBatch {
         let off = self.u32_col(U32_DATA_OFFSET)[i] as usize;
         let len = self.u32_col(U32_CAPLEN)[i] as usize;
         self.data.get(off..off + len).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp_frame(sport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[
+            0x45, 0, 0, 29, 0, 7, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&[0, 53, 0, 9, 0, 0, b'x']);
+        f
+    }
+
+    fn frame(data: &[u8], ts: u64) -> Frame<'_> {
+        Frame {
+            ts_ns: ts,
+            origlen: data.len() as u32,
+            interface: 3,
+            link_type: LinkType::ETHERNET,
+            offset: 0,
+            data,
+        }
+    }
+
+    #[test]
+    fn columns_hold_what_decode_says() {
+        let (a, b) = (udp_frame(1000), udp_frame(2000));
+        let mut batch = PacketBatch::new(4, 1 << 20);
+        assert!(batch.push_frame(&frame(&a, 5)));
+        assert!(batch.push_frame(&frame(&b, 6)));
+        let mut stats = SourceStats::default();
+        batch.decode_rows(&mut stats, true);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(stats.udp, 2);
+        assert_eq!(&batch.ts_ns[..2], &[5, 6]);
+        assert_eq!(batch.u16_col(U16_SRC_PORT), &[1000, 2000]);
+        assert_eq!(batch.u16_col(U16_DST_PORT), &[53, 53]);
+        assert_eq!(batch.u8_col(U8_IP_PROTO), &[17, 17]);
+        assert_eq!(batch.u8_col(U8_TTL), &[64, 64]);
+        assert_eq!(batch.u32_col(U32_INTERFACE), &[3, 3]);
+        assert_eq!(batch.u32_col(U32_L4_OFFSET), &[34, 34]);
+        assert_eq!(batch.u32_col(U32_PAYLOAD_LEN), &[1, 1]);
+        assert_eq!(batch.packet_data(1), &b[..]);
+        assert_eq!(&batch.addrs[..4], &[10, 0, 0, 1]);
+        assert_eq!(&batch.addrs[16..20], &[10, 0, 0, 2]);
+    }
+
+    #[test]
+    fn bounds_hold_and_headers_only_drops_bytes() {
+        let a = udp_frame(1);
+        let mut batch = PacketBatch::new(2, a.len() + 1);
+        assert!(batch.push_frame(&frame(&a, 1)));
+        // Over the byte bound: refused, though a slot is free.
+        assert!(!batch.fits(a.len()));
+        assert!(!batch.push_frame(&frame(&a, 2)));
+        let mut stats = SourceStats::default();
+        batch.decode_rows(&mut stats, false);
+        assert!(batch.data.is_empty());
+        assert_eq!(batch.u32_col(U32_DATA_OFFSET), &[0]);
+        assert_eq!(batch.u16_col(U16_SRC_PORT), &[1]);
+        // A first packet always fits, whatever the bound.
+        let mut tiny = PacketBatch::new(1, 1);
+        assert!(tiny.push_frame(&frame(&a, 1)));
+        assert!(tiny.is_full());
     }
 }
