@@ -16,6 +16,7 @@ pub mod batch;
 pub mod capture;
 pub mod decode;
 mod error;
+pub mod flow;
 pub mod linktype;
 pub mod source;
 
