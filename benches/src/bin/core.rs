@@ -10,7 +10,7 @@
 //! reader has its own buffer).
 //!
 //! ```text
-//! core_bench --mode for_each|batches [--batch-size N] FILE
+//! core_bench --mode for_each|batches|flows [--batch-size N] FILE
 //! ```
 //!
 //! Prints `{"name":"core_for_each"|"core_batches","packets":N,"seconds":S,…}`.
@@ -20,13 +20,14 @@ use std::time::Instant;
 
 use flowtap_bench::{die, Args, Report};
 use flowtap_core::batch::{U16_DST_PORT, U16_SRC_PORT, U32_CAPLEN, U8_TRANSPORT};
+use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowTracker};
 use flowtap_core::source::{PacketSource, SourceOptions};
 
 fn main() {
     let args = Args::parse(&[]);
     args.check_known(&["mode", "batch-size"]);
     let Some(path) = args.positional.first() else {
-        die("usage: core_bench --mode for_each|batches [--batch-size N] FILE")
+        die("usage: core_bench --mode for_each|batches|flows [--batch-size N] FILE")
     };
     let mode = args.get("mode").unwrap_or("for_each");
     let mut opts = SourceOptions {
@@ -72,7 +73,36 @@ fn main() {
             }
             "core_batches"
         }
-        m => die(&format!("--mode must be for_each or batches, not {m}")),
+        "flows" => {
+            // Parse + flow tracking: every packet into the flow table, every
+            // flow out as an end event (drained as they come).
+            let mut tracker = FlowTracker::new(FlowOptions::default());
+            let mut peak = 0u64;
+            let drain = |t: &mut FlowTracker, check: &mut u64| {
+                for ev in t.take_events() {
+                    if let FlowEvent::End(r, _) = ev {
+                        *check = check.wrapping_add(r.orig.packets + r.resp.packets);
+                    }
+                }
+            };
+            src.for_each(|frame, info| {
+                packets += 1;
+                bytes += frame.data.len() as u64;
+                tracker.on_packet(frame, info);
+                if tracker.pending_events() >= 4096 {
+                    peak = peak.max(tracker.stats().active);
+                    drain(&mut tracker, &mut check);
+                }
+            })
+            .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+            tracker.finish();
+            drain(&mut tracker, &mut check);
+            let s = tracker.stats();
+            ports = s.flows;
+            eprintln!("flows {} peak active {} evicted {}", s.flows, peak, s.evicted);
+            "core_flows"
+        }
+        m => die(&format!("--mode must be for_each, batches or flows, not {m}")),
     };
     let elapsed = t.elapsed();
 
