@@ -15,6 +15,7 @@
 pub mod batch;
 pub mod capture;
 pub mod decode;
+pub mod defrag;
 mod error;
 pub mod flow;
 pub mod linktype;
