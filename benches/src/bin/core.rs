@@ -99,10 +99,15 @@ fn main() {
             drain(&mut tracker, &mut check);
             let s = tracker.stats();
             ports = s.flows;
-            eprintln!("flows {} peak active {} evicted {}", s.flows, peak, s.evicted);
+            eprintln!(
+                "flows {} peak active {} evicted {}",
+                s.flows, peak, s.evicted
+            );
             "core_flows"
         }
-        m => die(&format!("--mode must be for_each, batches or flows, not {m}")),
+        m => die(&format!(
+            "--mode must be for_each, batches or flows, not {m}"
+        )),
     };
     let elapsed = t.elapsed();
 
