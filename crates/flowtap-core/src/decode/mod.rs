@@ -9,6 +9,7 @@
 
 mod fast_path;
 mod info;
+mod later_fragment;
 mod link;
 mod net;
 mod tcp_options;

@@ -42,6 +42,9 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
     if cx.fast && super::fast_path::decode_ip(off, cx, p) {
         return;
     }
+    if super::later_fragment::decode_ip(off, cx, p) {
+        return;
+    }
     let data = cx.data;
     let Some(ip_bytes) = data.get(off..) else {
         p.fail(Layer::Link, cx.short_status());

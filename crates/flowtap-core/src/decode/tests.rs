@@ -1276,3 +1276,50 @@ fn fast_path_agrees_on_every_corpus_packet() {
     }
     assert!(packets > 50_000, "only {packets} corpus packets compared");
 }
+
+#[test]
+fn a_later_ipv4_fragment_is_not_parsed_as_its_protocol_header() {
+    // Offset 16 bytes, protocol AH: the data is the middle of the datagram,
+    // not an AH header.
+    let data = [0x33u8, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 1, 2, 3, 4];
+    let pkt = ipv4(51, 64, 0x4242, 2, &[], &data);
+    let p = dec(LinkType::RAW, &pkt);
+    assert_eq!(
+        (p.status, p.stop, p.net),
+        (Status::Ok, Layer::Ipv4, Net::Ipv4)
+    );
+    assert_eq!((p.ip_proto, p.ip_id, p.frag_offset), (51, 0x4242, 16));
+    assert_eq!(p.ip_flags, ip_flags::FRAGMENT);
+    assert_eq!((p.payload_offset, p.payload_len), (20, data.len() as u32));
+    assert_eq!(p.transport, Transport::None);
+}
+
+#[test]
+fn a_later_ipv6_fragment_stops_at_the_fragment_header() {
+    // Hop-by-hop, then a fragment at offset 24 whose "next header" is a
+    // destination-options header: the bytes after it are data, not headers.
+    let data = [60u8, 0xff, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
+    let pkt = ipv6(0, 7, &cat(&[&ext8(44), &frag6(60, 3, true, 0xabcd), &data]));
+    let p = dec(LinkType::RAW, &pkt);
+    assert_eq!(
+        (p.status, p.stop, p.net),
+        (Status::Ok, Layer::Ipv6, Net::Ipv6)
+    );
+    assert_eq!((p.ip_proto, p.ip_id, p.frag_offset), (60, 0xabcd, 24));
+    assert_eq!(
+        p.ip_flags,
+        ip_flags::FRAGMENT | ip_flags::MORE_FRAGMENTS | ip_flags::EXTENSIONS
+    );
+    assert_eq!((p.payload_offset, p.payload_len), (56, data.len() as u32));
+    assert_eq!(p.ttl, 7);
+}
+
+#[test]
+fn a_later_fragment_whose_length_lies_is_malformed_or_truncated() {
+    let pkt = ipv4(17, 64, 1, 4, &[], &[0u8; 40]);
+    let p = dec(LinkType::RAW, &pkt[..50]);
+    assert_eq!((p.status, p.stop), (Status::Malformed, Layer::Ipv4));
+    let p = dec_cut(LinkType::RAW, &pkt[..50], pkt.len() as u32);
+    assert_eq!((p.status, p.stop), (Status::Truncated, Layer::Payload));
+    assert_eq!(p.ip_flags & ip_flags::FRAGMENT, ip_flags::FRAGMENT);
+}
