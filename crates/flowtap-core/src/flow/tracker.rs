@@ -8,11 +8,14 @@
 //! full table, or at the end of input; every end is a [`FlowEvent::End`]
 //! with its [`EndReason`].
 //!
-//! Contract: memory is bounded by `max_flows` records plus the events not
-//! yet taken with [`FlowTracker::take_events`]; time comes from the packets
-//! (deterministic replay) or from [`FlowTracker::expire`]; no method panics.
-//! IP fragments are not reassembled here; a fragment that is not the first
-//! one counts in its flow only if the caller reassembled it first.
+//! IP fragments are reassembled first ([`crate::defrag`]): a datagram counts
+//! once, when its last fragment arrives, as one packet of the completing
+//! frame's wire length (as tshark and Zeek count it).
+//!
+//! Contract: memory is bounded by `max_flows` records, the defragmenter's
+//! limits, and the events not yet taken with [`FlowTracker::take_events`];
+//! time comes from the packets (deterministic replay) or from
+//! [`FlowTracker::expire`]; no method panics.
 
 use super::community_id::{community_id_v1_packet_digest, encode_v1, icmp_port_equivalents};
 use super::key::{FlowKey, Side};
@@ -21,7 +24,9 @@ use super::tcp_state::{
     flip_new_connection, tcp_payload_len, TcpConn, ZEEK_DEFAULT_LIKELY_SERVER_PORTS,
 };
 use crate::capture::Frame;
-use crate::decode::{ip_flags, Net, PacketInfo, Transport};
+use crate::decode::{decode, ip_flags, Net, PacketInfo, Transport};
+use crate::defrag::{DefragOptions, DefragStats, Defragmenter, Outcome};
+use crate::LinkType;
 
 const S: u64 = 1_000_000_000;
 
@@ -43,6 +48,9 @@ pub struct FlowOptions {
     pub vlan_keying: bool,
     /// Community ID seed.
     pub community_id_seed: u16,
+    /// Reassemble IP fragments before tracking (`None`: fragments other
+    /// than the first count in no flow).
+    pub defrag: Option<DefragOptions>,
 }
 
 impl Default for FlowOptions {
@@ -56,6 +64,7 @@ impl Default for FlowOptions {
             other_idle_ns: 30 * S,
             vlan_keying: false,
             community_id_seed: 0,
+            defrag: Some(DefragOptions::default()),
         }
     }
 }
@@ -181,13 +190,15 @@ pub struct FlowStats {
     pub ended_reused: u64,
     /// Packets that belong to no flow (not IP, or IP without a usable header).
     pub not_tracked: u64,
-    /// Non-first IP fragments: counted in no flow (reassemble them first).
+    /// IP fragments counted in no flow: buffered or dropped by the
+    /// reassembly, or every fragment but the first when it is off.
     pub fragments: u64,
 }
 
 /// See the module docs.
 pub struct FlowTracker {
     table: FlowTable<FlowRecord>,
+    defrag: Option<Defragmenter>,
     opts: FlowOptions,
     events: Vec<FlowEvent>,
     next_seq: u64,
@@ -225,6 +236,7 @@ impl FlowTracker {
         ];
         FlowTracker {
             table: FlowTable::new(opts.max_flows, &timeouts),
+            defrag: opts.defrag.map(Defragmenter::new),
             opts,
             events: Vec::new(),
             next_seq: 0,
@@ -237,6 +249,11 @@ impl FlowTracker {
             active: self.table.len() as u64,
             ..self.stats
         }
+    }
+
+    /// Counters of the fragment reassembly, if it is on.
+    pub fn defrag_stats(&self) -> Option<DefragStats> {
+        self.defrag.as_ref().map(|d| *d.stats())
     }
 
     /// Events produced since the last call, in order.
@@ -289,8 +306,12 @@ impl FlowTracker {
         }
     }
 
-    /// Ends every flow (end of input or close).
+    /// Ends every flow (end of input or close); fragments of incomplete
+    /// datagrams are discarded (and counted).
     pub fn finish(&mut self) {
+        if let Some(d) = self.defrag.as_mut() {
+            d.flush();
+        }
         let mut ended = Vec::new();
         self.table.drain(|_, rec| ended.push(rec));
         for rec in ended {
@@ -301,8 +322,38 @@ impl FlowTracker {
 
     /// Counts one decoded packet in its flow, starting the flow if needed.
     pub fn on_packet(&mut self, frame: &Frame<'_>, info: &PacketInfo) {
+        self.expire(frame.ts_ns);
+        let vlan = if self.opts.vlan_keying {
+            info.vlan_id
+        } else {
+            0
+        };
+        if info.ip_flags & ip_flags::FRAGMENT != 0 {
+            if let Some(d) = self.defrag.as_mut() {
+                match d.push(frame.ts_ns, frame.data, info) {
+                    Outcome::Complete(datagram) => {
+                        let inner = decode(LinkType::RAW, &datagram, datagram.len() as u32);
+                        let whole = Frame {
+                            origlen: datagram.len() as u32,
+                            link_type: LinkType::RAW,
+                            data: &datagram,
+                            ..*frame
+                        };
+                        self.track(&whole, &inner, frame.origlen, vlan);
+                    }
+                    Outcome::NotAFragment => self.track(frame, info, frame.origlen, vlan),
+                    Outcome::Buffered | Outcome::Dropped(_) => self.stats.fragments += 1,
+                }
+                return;
+            }
+        }
+        self.track(frame, info, frame.origlen, vlan);
+    }
+
+    /// Counts a whole packet (or reassembled datagram) of `wire_len` bytes
+    /// on the wire in its flow.
+    fn track(&mut self, frame: &Frame<'_>, info: &PacketInfo, wire_len: u32, vlan: u16) {
         let ts = frame.ts_ns;
-        self.expire(ts);
         let (ipv6, alen) = match info.net {
             Net::Ipv4 => (false, 4),
             Net::Ipv6 => (true, 16),
@@ -326,11 +377,6 @@ impl FlowTracker {
                 (t, c)
             }
             _ => (0, 0),
-        };
-        let vlan = if self.opts.vlan_keying {
-            info.vlan_id
-        } else {
-            0
         };
         let src = &info.src[..alen];
         let dst = &info.dst[..alen];
@@ -398,7 +444,7 @@ impl FlowTracker {
                 &mut rec.resp
             };
             dir.packets += 1;
-            dir.wire_bytes += frame.origlen as u64;
+            dir.wire_bytes += wire_len as u64;
             dir.ip_bytes += ip_bytes;
             dir.payload_bytes += payload_len as u64;
             rec.orig.packets + rec.resp.packets == 1
@@ -717,6 +763,34 @@ mod tests {
         feed(&mut t, 0, &frag);
         let s = t.stats();
         assert_eq!((s.not_tracked, s.fragments, s.active), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_fragmented_datagram_counts_once_in_its_flow() {
+        let whole = pkt(A, B, 7000, 53, None, 0, &[7u8; 24]); // UDP 8 + 24
+        let frag = |mf_off: u16, body: &[u8]| {
+            let mut v = whole[..20].to_vec();
+            v[2..4].copy_from_slice(&((20 + body.len()) as u16).to_be_bytes());
+            v[6..8].copy_from_slice(&mf_off.to_be_bytes());
+            v.extend_from_slice(body);
+            v
+        };
+        let first = frag(0x2000, &whole[20..36]); // MF, offset 0
+        let last = frag(2, &whole[36..]); // offset 16 bytes
+        let mut t = FlowTracker::new(FlowOptions::default());
+        feed(&mut t, 1, &first);
+        assert_eq!((t.stats().flows, t.stats().fragments), (0, 1));
+        feed(&mut t, 1, &last);
+        t.finish();
+        let ended = ends(&mut t);
+        assert_eq!(ended.len(), 1);
+        let r = &ended[0].0;
+        assert_eq!((r.orig_port, r.resp_port, r.proto), (7000, 53, 17));
+        assert_eq!(r.orig.packets, 1);
+        assert_eq!(r.orig.ip_bytes, whole.len() as u64);
+        assert_eq!(r.orig.wire_bytes, last.len() as u64);
+        assert_eq!(r.orig.payload_bytes, 24);
+        assert_eq!(t.defrag_stats().unwrap().datagrams_reassembled, 1);
     }
 
     #[test]
