@@ -11,10 +11,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A pcap/pcapng source read in batches off the JS thread. */
 export declare class BindingCapture {
-  /** A source over a file, opened by the first `nextBatch()`. */
-  static fromFile(path: string, options?: BindingOpenOptions | undefined | null): BindingCapture
+  /**
+   * A source over a file, opened by the first `nextBatch()`. With
+   * `flows`, batches carry flow events instead of packets.
+   */
+  static fromFile(path: string, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null): BindingCapture
   /** A source over bytes in memory (copied once, here). */
-  static fromBytes(bytes: Uint8Array, options?: BindingOpenOptions | undefined | null): BindingCapture
+  static fromBytes(bytes: Uint8Array, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null): BindingCapture
   /** Reads and decodes the next batch on the thread pool. */
   nextBatch(): Promise<BindingBatchResult>
   /** Totals so far (kept after close). */
@@ -59,6 +62,8 @@ export interface BindingBatch {
  */
 export interface BindingBatchResult {
   batch?: BindingBatch
+  /** In flow mode: the flow events of this step. */
+  flows?: BindingFlowBatch
   error?: BindingError
   done: boolean
 }
@@ -70,6 +75,55 @@ export interface BindingError {
   message: string
   /** Byte offset in the capture of the record that failed, when known. */
   offset?: number
+}
+
+/**
+ * Flow events in struct-of-arrays form; event `i`'s numbers are
+ * `counts[i * COUNTS.length …]`, its endpoints `addrs[i * 32 …]` (origin
+ * then responder, 16 bytes each) and `ports[i * 2 …]`.
+ */
+export interface BindingFlowBatch {
+  length: number
+  /** 0 start, 1 end. */
+  kind: Uint8Array
+  reason: Uint8Array
+  proto: Uint8Array
+  ipv6: Uint8Array
+  connState: Uint8Array
+  ports: Uint16Array
+  vlan: Uint16Array
+  counts: BigUint64Array
+  addrs: Uint8Array
+  uid: Array<string>
+  communityId: Array<string>
+  history: Array<string>
+}
+
+/** The flow batch layout, read once by TypeScript. */
+export interface BindingFlowLayout {
+  counts: Array<string>
+  connStates: Array<string>
+  reasons: Array<string>
+}
+
+/** Flow tracking options; times in milliseconds. Validated by TypeScript. */
+export interface BindingFlowOptions {
+  /** @default 1000000 */
+  maxFlows?: number
+  /** @default 300000 */
+  tcpIdleMs?: number
+  /** @default 5000 */
+  tcpHandshakeMs?: number
+  /** @default 5000 */
+  tcpCloseDelayMs?: number
+  /** @default 60000 */
+  udpIdleMs?: number
+  /** @default 30000 */
+  otherIdleMs?: number
+  /** @default false */
+  vlanKeying?: boolean
+  /** Reassemble IP fragments before tracking. @default true */
+  defrag?: boolean
 }
 
 /** Names of the batch columns per width, in index order. */
@@ -123,3 +177,5 @@ export interface BindingStats {
   /** Byte offset of the next unread record. */
   position: number
 }
+
+export declare function flowLayout(): BindingFlowLayout

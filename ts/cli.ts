@@ -3,6 +3,7 @@
  *
  *   flowtap stats FILE [--json]      totals of a capture
  *   flowtap packets FILE [--limit N] one JSON object per packet (NDJSON)
+ *   flowtap flows FILE               one Zeek conn.log-style JSON object per flow
  *
  * Exit codes: 0 success, 1 the capture is damaged or unreadable (what was
  * read before the damage is still printed), 2 usage error.
@@ -12,11 +13,13 @@
  */
 import { statSync } from 'node:fs'
 import { FlowtapError, InvalidArgumentError } from './errors.js'
+import type { FlowEnd } from './flows.js'
 import { openPcap, type CaptureStats } from './source.js'
 
 const USAGE = `usage:
   flowtap stats FILE [--json]       packets, bytes, link types, protocols, time range, malformed count
   flowtap packets FILE [--limit N]  one JSON object per packet per line (NDJSON)
+  flowtap flows FILE                one JSON object per finished flow, Zeek conn.log fields, in start order
   flowtap --help | --version`
 
 class UsageError extends Error {}
@@ -45,7 +48,7 @@ function parseArgs(argv: string[]): Args {
   }
   const [command, file, ...rest] = positional
   if (!command) throw new UsageError('missing command')
-  if (command !== 'stats' && command !== 'packets') throw new UsageError(`unknown command ${command}`)
+  if (command !== 'stats' && command !== 'packets' && command !== 'flows') throw new UsageError(`unknown command ${command}`)
   if (!file) throw new UsageError(`${command}: missing FILE`)
   if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`)
   if (json && command !== 'stats') throw new UsageError('--json goes with stats (packets always prints JSON)')
@@ -183,6 +186,70 @@ async function runPackets(a: Args): Promise<number> {
   return 0
 }
 
+const PROTO: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmp' }
+
+function seconds(ns: bigint): number {
+  return Number(ns / 1000n) / 1e6
+}
+
+/** A finished flow with the field names of Zeek's conn.log JSON. */
+function connLog(f: FlowEnd): Record<string, unknown> {
+  return {
+    ts: seconds(f.startNs),
+    uid: f.uid,
+    'id.orig_h': f.orig.addr,
+    'id.orig_p': f.orig.port,
+    'id.resp_h': f.resp.addr,
+    'id.resp_p': f.resp.port,
+    proto: PROTO[f.proto] ?? String(f.proto),
+    service: '',
+    duration: seconds(f.durationNs),
+    orig_bytes: f.origBytes,
+    resp_bytes: f.respBytes,
+    conn_state: f.connState,
+    history: f.history,
+    orig_pkts: f.origStats.packets,
+    orig_ip_bytes: f.origStats.ipBytes,
+    resp_pkts: f.respStats.packets,
+    resp_ip_bytes: f.respStats.ipBytes,
+    community_id: f.communityId,
+    end_reason: f.reason,
+  }
+}
+
+async function runFlows(a: Args): Promise<number> {
+  // Flows end in any order; they are printed in the order they started,
+  // holding a finished flow until every flow that started before it ended.
+  const order = new Map<string, number>()
+  const done = new Map<number, FlowEnd>()
+  let started = 0
+  let next = 0
+  try {
+    for await (const events of openPcap(a.file).flowBatches()) {
+      for (const ev of events) {
+        if (ev.type === 'flow.start') {
+          order.set(ev.uid, started++)
+          continue
+        }
+        const at = order.get(ev.uid)
+        order.delete(ev.uid)
+        if (at !== undefined) done.set(at, ev)
+      }
+      let out = ''
+      for (let f = done.get(next); f; f = done.get(next)) {
+        done.delete(next++)
+        out += JSON.stringify(connLog(f)) + '\n'
+      }
+      if (out) await write(out)
+    }
+  } catch (e) {
+    if (!(e instanceof FlowtapError)) throw e
+    process.stderr.write(`flowtap: ${a.file}: ${e.message} [${e.code}]\n`)
+    return 1
+  }
+  return 0
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
     process.stdout.write(USAGE + '\n')
@@ -204,7 +271,9 @@ async function main(argv: string[]): Promise<number> {
     throw e
   }
   try {
-    return args.command === 'stats' ? await runStats(args) : await runPackets(args)
+    if (args.command === 'stats') return await runStats(args)
+    if (args.command === 'flows') return await runFlows(args)
+    return await runPackets(args)
   } catch (e) {
     if (e instanceof InvalidArgumentError) {
       process.stderr.write(`flowtap: ${e.message}\n`)

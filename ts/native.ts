@@ -6,9 +6,17 @@
  * @internal
  */
 import binding from '../binding/index.js'
-import type { BindingBatch, BindingCapture, BindingOpenOptions, BindingStats } from '../binding/index.js'
+import type {
+  BindingBatch,
+  BindingBatchResult,
+  BindingCapture,
+  BindingFlowBatch,
+  BindingFlowOptions,
+  BindingOpenOptions,
+  BindingStats,
+} from '../binding/index.js'
 
-export type { BindingBatch, BindingCapture, BindingOpenOptions, BindingStats }
+export type { BindingBatch, BindingBatchResult, BindingCapture, BindingFlowBatch, BindingFlowOptions, BindingOpenOptions, BindingStats }
 
 export const native = binding as typeof import('../binding/index.js')
 

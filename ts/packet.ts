@@ -288,6 +288,11 @@ export class PacketBatch implements Iterable<Packet> {
   }
 }
 
+/** @internal Text form of the 4 (IPv4) or 16 (IPv6) address bytes at `at`. */
+export function formatAddress(a: Uint8Array, at: number, v6: boolean): string {
+  return v6 ? ipv6String(a, at) : ipv4String(a, at)
+}
+
 function ipv4String(a: Uint8Array, at: number): string {
   return `${a[at]}.${a[at + 1]}.${a[at + 2]}.${a[at + 3]}`
 }

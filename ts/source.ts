@@ -10,7 +10,15 @@
  * @module
  */
 import { AbortError, fromNative, InvalidArgumentError, type FlowtapError } from './errors.js'
-import { native, type BindingCapture, type BindingOpenOptions, type BindingStats } from './native.js'
+import { flowEvents, toBindingFlowOptions, type FlowEvent, type FlowOptions } from './flows.js'
+import {
+  native,
+  type BindingBatchResult,
+  type BindingCapture,
+  type BindingFlowOptions,
+  type BindingOpenOptions,
+  type BindingStats,
+} from './native.js'
 import { linkTypeName, Packet, PacketBatch, type LinkTypeName } from './packet.js'
 
 /** Options of {@link openPcap}. */
@@ -64,6 +72,13 @@ export interface CaptureStats {
 
 const U32_MAX = 0xffff_ffff
 
+/** The flow options in an iteration's options (everything but `signal`). */
+function flowOptionsOf(o: (IterateOptions & FlowOptions) | undefined): FlowOptions | undefined {
+  if (o === undefined) return undefined
+  const { signal: _signal, ...rest } = o
+  return rest
+}
+
 function checkInt(name: string, v: unknown, min: number, max: number): void {
   if (v === undefined) return
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
@@ -100,16 +115,17 @@ function toStats(s: BindingStats): CaptureStats {
   }
 }
 
-type Settled = { batch?: PacketBatch; error?: FlowtapError; done: boolean }
+type Settled<T> = { item?: T; error?: FlowtapError; done: boolean }
 
 /**
- * One pass over the input: owns the native capture, keeps one batch of
+ * One pass over the input: owns the native capture, keeps one step of
  * read-ahead, and closes the capture on end, error, abort or `return()`.
+ * `take` turns a native step into what the iteration yields (a packet
+ * batch, a list of flow events), or undefined for a step without one.
  */
-class Pass {
+class Pass<T> {
   private capture: BindingCapture | undefined
-  private pending: Promise<Settled> | undefined
-  private nextIndex = 0
+  private pending: Promise<Settled<T>> | undefined
   private closed = false
   private abort: Promise<never> | undefined
   private onAbort: (() => void) | undefined
@@ -118,6 +134,7 @@ class Pass {
     private readonly source: PacketSource,
     capture: BindingCapture,
     private readonly signal: AbortSignal | undefined,
+    private readonly take: (r: BindingBatchResult) => T | undefined,
   ) {
     this.capture = capture
   }
@@ -141,28 +158,34 @@ class Pass {
     }
   }
 
-  private fetch(): Promise<Settled> {
+  private fetch(): Promise<Settled<T>> {
     const cap = this.capture
     if (!cap) return Promise.resolve({ done: true })
     return cap.nextBatch().then(
-      (r): Settled => {
+      (r): Settled<T> => {
         if (r.error) return { error: fromNative(r.error, this.source.path), done: true }
-        if (!r.batch) return { done: true }
-        const batch = new PacketBatch(r.batch, this.nextIndex)
-        this.nextIndex += batch.length
-        return { batch, done: false }
+        if (r.done) return { done: true }
+        return { item: this.take(r), done: false }
       },
-      (e: unknown): Settled => ({ error: fromNative({ code: 'ERR_INTERNAL', message: String(e) }), done: true }),
+      (e: unknown): Settled<T> => ({ error: fromNative({ code: 'ERR_INTERNAL', message: String(e) }), done: true }),
     )
   }
 
-  /** The next batch, or undefined at the end; throws the source's error or AbortError. */
-  async next(): Promise<PacketBatch | undefined> {
+  /** The next item, or undefined at the end; throws the source's error or AbortError. */
+  async next(): Promise<T | undefined> {
+    for (;;) {
+      const r = await this.step()
+      if (r.done) return undefined
+      if (r.item !== undefined) return r.item
+    }
+  }
+
+  private async step(): Promise<{ item?: T; done: boolean }> {
     if (this.signal?.aborted) {
       this.close()
       throw new AbortError(undefined, { cause: this.signal.reason })
     }
-    if (this.closed) return undefined
+    if (this.closed) return { done: true }
     const current = this.pending ?? this.fetch()
     this.pending = undefined
     const r = this.abort ? await Promise.race([current, this.abort]) : await current
@@ -170,13 +193,13 @@ class Pass {
       this.close()
       throw r.error
     }
-    if (r.done || !r.batch) {
+    if (r.done) {
       this.close()
-      return undefined
+      return { done: true }
     }
-    // Read ahead while the caller works on this batch.
+    // Read ahead while the caller works on this step.
     if (!this.closed) this.pending = this.fetch()
-    return r.batch
+    return { item: r.item, done: false }
   }
 
   close(): void {
@@ -203,7 +226,7 @@ export class PacketSource implements AsyncIterable<Packet> {
   readonly path: string | undefined
   private readonly bytes: Uint8Array | undefined
   private readonly options: BindingOpenOptions
-  private readonly active = new Set<Pass>()
+  private readonly active = new Set<Pass<unknown>>()
   private lastStats: CaptureStats | undefined
   private lastCapture: BindingCapture | undefined
 
@@ -220,24 +243,38 @@ export class PacketSource implements AsyncIterable<Packet> {
     this.options = toBindingOptions(options)
   }
 
-  private start(signal: AbortSignal | undefined): Pass {
+  private start<T>(
+    signal: AbortSignal | undefined,
+    take: (r: BindingBatchResult) => T | undefined,
+    flows?: BindingFlowOptions,
+  ): Pass<T> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG', 'signal must be an AbortSignal')
     }
     const cap =
       this.path !== undefined
-        ? native.BindingCapture.fromFile(this.path, this.options)
-        : native.BindingCapture.fromBytes(this.bytes!, this.options)
+        ? native.BindingCapture.fromFile(this.path, this.options, flows)
+        : native.BindingCapture.fromBytes(this.bytes!, this.options, flows)
     this.lastCapture = cap
     this.lastStats = undefined
-    const pass = new Pass(this, cap, signal)
-    this.active.add(pass)
+    const pass = new Pass(this, cap, signal, take)
+    this.active.add(pass as Pass<unknown>)
     pass.watch()
     return pass
   }
 
+  private packetPass(signal: AbortSignal | undefined): Pass<PacketBatch> {
+    let nextIndex = 0
+    return this.start(signal, (r) => {
+      if (!r.batch) return undefined
+      const b = new PacketBatch(r.batch, nextIndex)
+      nextIndex += b.length
+      return b
+    })
+  }
+
   /** @internal */
-  retire(pass: Pass, cap: BindingCapture): void {
+  retire(pass: Pass<unknown>, cap: BindingCapture): void {
     this.active.delete(pass)
     if (cap === this.lastCapture) this.lastStats = toStats(cap.stats())
   }
@@ -247,7 +284,7 @@ export class PacketSource implements AsyncIterable<Packet> {
    * {@link PacketBatch.columns} directly for the lowest cost per packet.
    */
   packetBatches(options?: IterateOptions): AsyncIterableIterator<PacketBatch> {
-    const pass = this.start(options?.signal)
+    const pass = this.packetPass(options?.signal)
     const it: AsyncIterableIterator<PacketBatch> = {
       async next(): Promise<IteratorResult<PacketBatch>> {
         const b = await pass.next()
@@ -269,7 +306,7 @@ export class PacketSource implements AsyncIterable<Packet> {
    * Packets of one batch are handed out without waiting on native code.
    */
   packets(options?: IterateOptions): AsyncIterableIterator<Packet> {
-    const pass = this.start(options?.signal)
+    const pass = this.packetPass(options?.signal)
     const signal = options?.signal
     let batch: PacketBatch | undefined
     let row = 0
@@ -305,6 +342,69 @@ export class PacketSource implements AsyncIterable<Packet> {
         finished = true
         batch = undefined
         pass.close()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return it
+      },
+    }
+    return it
+  }
+
+  /**
+   * Flow events in batches: each array holds the events of one native step,
+   * in order. Tracking (Zeek-style TCP state, Community ID, fragment
+   * reassembly) runs in Rust; the JS thread only builds the event objects.
+   */
+  flowBatches(options?: IterateOptions & FlowOptions): AsyncIterableIterator<FlowEvent[]> {
+    const flowOpts = toBindingFlowOptions(flowOptionsOf(options))
+    const pass = this.start(options?.signal, (r) => (r.flows ? flowEvents(r.flows) : undefined), flowOpts)
+    const it: AsyncIterableIterator<FlowEvent[]> = {
+      async next(): Promise<IteratorResult<FlowEvent[]>> {
+        const b = await pass.next()
+        return b ? { value: b, done: false } : { value: undefined, done: true }
+      },
+      async return(): Promise<IteratorResult<FlowEvent[]>> {
+        pass.close()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return it
+      },
+    }
+    return it
+  }
+
+  /**
+   * Every flow event: `flow.start` when a flow's first packet is seen,
+   * `flow.end` (with reason, Zeek's `conn_state` and `history`, counters
+   * and Community ID) when it ends. Options are validated here and throw
+   * {@link InvalidArgumentError}.
+   *
+   * @example
+   * ```ts
+   * for await (const ev of openPcap('trace.pcap').flows({ udpIdleMs: 30_000 })) {
+   *   if (ev.type === 'flow.end') console.log(ev.orig.addr, ev.resp.addr, ev.connState, ev.history)
+   * }
+   * ```
+   */
+  flows(options?: IterateOptions & FlowOptions): AsyncIterableIterator<FlowEvent> {
+    const batches = this.flowBatches(options)
+    let pending: FlowEvent[] = []
+    let at = 0
+    const it: AsyncIterableIterator<FlowEvent> = {
+      async next(): Promise<IteratorResult<FlowEvent>> {
+        while (at >= pending.length) {
+          const r = await batches.next()
+          if (r.done) return { value: undefined, done: true }
+          pending = r.value
+          at = 0
+        }
+        return { value: pending[at++]!, done: false }
+      },
+      async return(): Promise<IteratorResult<FlowEvent>> {
+        pending = []
+        await batches.return?.()
         return { value: undefined, done: true }
       },
       [Symbol.asyncIterator]() {

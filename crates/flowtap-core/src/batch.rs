@@ -246,6 +246,17 @@ impl PacketBatch {
     /// counts them in `stats`. Without `keep_bytes` the arena is emptied
     /// afterwards (and the data offsets zeroed): only headers leave.
     pub fn decode_rows(&mut self, stats: &mut SourceStats, keep_bytes: bool) {
+        self.decode_rows_each(stats, keep_bytes, |_, _| {});
+    }
+
+    /// [`decode_rows`](Self::decode_rows), handing every packet and its
+    /// decoded headers to `f` as well (e.g. a flow tracker).
+    pub fn decode_rows_each(
+        &mut self,
+        stats: &mut SourceStats,
+        keep_bytes: bool,
+        mut f: impl FnMut(&Frame<'_>, &PacketInfo),
+    ) {
         let cap = self.capacity;
         for i in 0..self.len {
             // Prefetch the headers a few packets ahead: the bytes were
@@ -259,6 +270,7 @@ impl PacketBatch {
             let frame = self.frame(i);
             let info = decode(frame.link_type, frame.data, frame.origlen);
             stats.record(&frame, &info);
+            f(&frame, &info);
             self.set_info(i, &info);
         }
         if !keep_bytes {

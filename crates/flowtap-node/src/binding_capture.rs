@@ -15,12 +15,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use flowtap_core::batch::PacketBatch;
+use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowTracker};
 use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
 use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi::{Env, ScopedTask};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
+use crate::binding_flows::BindingFlowOptions;
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
 use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
@@ -31,7 +33,7 @@ enum Input {
 }
 
 enum State {
-    Pending(Input, SourceOptions),
+    Pending(Input, SourceOptions, Option<FlowOptions>),
     Open(Pipeline),
     /// Open failed or the source was closed; reads end.
     Ended,
@@ -43,6 +45,9 @@ struct Pipeline {
     keep_bytes: bool,
     /// Counted by the decoding stage.
     stats: SourceStats,
+    /// In flow mode, the tracker the decoded packets go through; batches
+    /// then carry flow events instead of packets.
+    tracker: Option<Box<FlowTracker>>,
 }
 
 struct Shared {
@@ -91,16 +96,32 @@ pub struct BindingCapture {
 
 #[napi]
 impl BindingCapture {
-    fn with(input: Input, options: Option<BindingOpenOptions>) -> Self {
+    fn with(
+        input: Input,
+        options: Option<BindingOpenOptions>,
+        flows: Option<BindingFlowOptions>,
+    ) -> Self {
         let options = options.unwrap_or_default();
-        let (opts, invalid) = match options.to_core() {
+        let (mut opts, mut invalid) = match options.to_core() {
             Ok(o) => (o, None),
             Err(e) => (SourceOptions::default(), Some(e)),
+        };
+        let flow_opts = match flows.map(|f| f.to_core()) {
+            None => None,
+            Some(Ok(f)) => {
+                // Flow mode hands out no packet bytes.
+                opts.keep_bytes = false;
+                Some(f)
+            }
+            Some(Err(e)) => {
+                invalid.get_or_insert(e);
+                None
+            }
         };
         let totals = Arc::new(Mutex::new(Totals::default()));
         BindingCapture {
             shared: Arc::new(Mutex::new(Shared {
-                state: State::Pending(input, opts),
+                state: State::Pending(input, opts, flow_opts),
                 invalid,
                 totals: Arc::clone(&totals),
             })),
@@ -108,16 +129,25 @@ impl BindingCapture {
         }
     }
 
-    /// A source over a file, opened by the first `nextBatch()`.
+    /// A source over a file, opened by the first `nextBatch()`. With
+    /// `flows`, batches carry flow events instead of packets.
     #[napi(factory)]
-    pub fn from_file(path: String, options: Option<BindingOpenOptions>) -> Self {
-        Self::with(Input::File(path), options)
+    pub fn from_file(
+        path: String,
+        options: Option<BindingOpenOptions>,
+        flows: Option<BindingFlowOptions>,
+    ) -> Self {
+        Self::with(Input::File(path), options, flows)
     }
 
     /// A source over bytes in memory (copied once, here).
     #[napi(factory)]
-    pub fn from_bytes(bytes: Uint8Array, options: Option<BindingOpenOptions>) -> Self {
-        Self::with(Input::Bytes(bytes.to_vec()), options)
+    pub fn from_bytes(
+        bytes: Uint8Array,
+        options: Option<BindingOpenOptions>,
+        flows: Option<BindingFlowOptions>,
+    ) -> Self {
+        Self::with(Input::Bytes(bytes.to_vec()), options, flows)
     }
 
     /// Reads and decodes the next batch on the thread pool.
@@ -151,6 +181,7 @@ impl BindingCapture {
 /// What a `nextBatch()` computed on the pool thread.
 pub enum Outcome {
     Batch(PacketBatch),
+    Flows(Vec<FlowEvent>),
     Error(BindingError),
     Done,
 }
@@ -166,7 +197,8 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         return Outcome::Error(e);
     }
     if let State::Pending(..) = s.state {
-        let State::Pending(input, opts) = std::mem::replace(&mut s.state, State::Ended) else {
+        let State::Pending(input, opts, flow_opts) = std::mem::replace(&mut s.state, State::Ended)
+        else {
             unreachable!("checked above")
         };
         let opened = match input {
@@ -197,6 +229,7 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
             reader,
             keep_bytes,
             stats: SourceStats::default(),
+            tracker: flow_opts.map(|o| Box::new(FlowTracker::new(o))),
         });
         binding_pool::opened();
     }
@@ -204,17 +237,44 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
     let State::Open(p) = &mut s.state else {
         return Outcome::Done;
     };
-    let (outcome, position) = match p.reader.recv() {
-        Read::Batch(mut b, pos) => {
-            b.decode_rows(&mut p.stats, p.keep_bytes);
-            (Outcome::Batch(b), Some(pos))
+    // `last`: the reader has said its last word.
+    let (outcome, position, last) = loop {
+        match (p.reader.recv(), p.tracker.as_mut()) {
+            (Read::Batch(mut b, pos), None) => {
+                b.decode_rows(&mut p.stats, p.keep_bytes);
+                break (Outcome::Batch(b), Some(pos), false);
+            }
+            (Read::Batch(mut b, pos), Some(t)) => {
+                b.decode_rows_each(&mut p.stats, false, |f, i| t.on_packet(f, i));
+                binding_pool::recycle(b);
+                let events = t.take_events();
+                if !events.is_empty() {
+                    break (Outcome::Flows(events), Some(pos), false);
+                }
+                lock(&s.totals).position = pos;
+            }
+            (Read::End(pos), None) => break (Outcome::Done, Some(pos), true),
+            (Read::End(pos), Some(t)) => {
+                // The flows still open end with the input; their events
+                // come in this last batch.
+                t.finish();
+                break (Outcome::Flows(t.take_events()), Some(pos), true);
+            }
+            (Read::Failed(e, pos), None) => {
+                break (Outcome::Error(BindingError::from(&e)), Some(pos), true)
+            }
+            (Read::Failed(e, pos), Some(t)) => {
+                // Flows read before the damage end first; the error follows
+                // on the next call.
+                t.finish();
+                s.invalid = Some(BindingError::from(&e));
+                break (Outcome::Flows(t.take_events()), Some(pos), true);
+            }
+            (Read::Panicked, _) => {
+                let e = BindingError::internal("panic while reading a capture");
+                break (Outcome::Error(e), None, true);
+            }
         }
-        Read::End(pos) => (Outcome::Done, Some(pos)),
-        Read::Failed(e, pos) => (Outcome::Error(BindingError::from(&e)), Some(pos)),
-        Read::Panicked => (
-            Outcome::Error(BindingError::internal("panic while reading a capture")),
-            None,
-        ),
     };
     let mut t = lock(&s.totals);
     t.stats.clone_from(&p.stats);
@@ -222,8 +282,8 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         t.position = pos;
     }
     drop(t);
-    if !matches!(outcome, Outcome::Batch(_)) {
-        // The reader has said its last word; let it go now.
+    if last {
+        // Let the reader thread go now; a deferred error is still reported.
         s.end();
     }
     outcome
@@ -247,16 +307,25 @@ impl<'task> ScopedTask<'task> for NextBatch {
         Ok(match out {
             Outcome::Batch(b) => BindingBatchResult {
                 batch: Some(BindingBatch::new(env, b)?),
+                flows: None,
+                error: None,
+                done: false,
+            },
+            Outcome::Flows(events) => BindingBatchResult {
+                batch: None,
+                flows: Some(events.into()),
                 error: None,
                 done: false,
             },
             Outcome::Error(e) => BindingBatchResult {
                 batch: None,
+                flows: None,
                 error: Some(e),
                 done: true,
             },
             Outcome::Done => BindingBatchResult {
                 batch: None,
+                flows: None,
                 error: None,
                 done: true,
             },

@@ -112,3 +112,14 @@ pub fn give_back(r: Returned) {
         Returned::Data(v) => keep(&mut p.bytes, &mut p.data, v),
     })
 }
+
+/// Puts a batch that never went to JS straight back into the pool.
+pub fn recycle(b: flowtap_core::batch::PacketBatch) {
+    let s = b.into_storage();
+    give_back(Returned::TsNs(s.ts_ns));
+    give_back(Returned::U8s(s.u8s));
+    give_back(Returned::U16s(s.u16s));
+    give_back(Returned::U32s(s.u32s));
+    give_back(Returned::Addrs(s.addrs));
+    give_back(Returned::Data(s.data));
+}

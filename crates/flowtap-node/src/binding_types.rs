@@ -10,6 +10,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
+use crate::binding_flows::BindingFlowBatch;
 use crate::binding_pool::{give_back, Returned};
 
 /// Options of a capture source. Validated by the TypeScript layer; the
@@ -125,6 +126,8 @@ impl<'env> BindingBatch<'env> {
 #[napi(object, object_from_js = false)]
 pub struct BindingBatchResult<'env> {
     pub batch: Option<BindingBatch<'env>>,
+    /// In flow mode: the flow events of this step.
+    pub flows: Option<BindingFlowBatch>,
     pub error: Option<BindingError>,
     pub done: bool,
 }

@@ -163,9 +163,20 @@ impl FlowRecord {
         self.orig_side = other(self.orig_side);
     }
 
-    /// Zeek's `conn_state` (`OTH` for non-TCP flows, as Zeek has it).
+    /// Zeek's `conn_state`: the TCP state machine's for TCP; for UDP, as
+    /// Zeek's script derives it from which sides sent (`SF` both, `S0` the
+    /// originator only, `SHR` the responder only); `OTH` otherwise.
     pub fn conn_state(&self) -> &'static str {
-        self.tcp.as_ref().map_or("OTH", |t| t.conn_state().as_str())
+        match (&self.tcp, self.proto) {
+            (Some(t), _) => t.conn_state().as_str(),
+            (None, 17) => match (self.orig.packets > 0, self.resp.packets > 0) {
+                (true, true) => "SF",
+                (true, false) => "S0",
+                (false, true) => "SHR",
+                (false, false) => "OTH",
+            },
+            _ => "OTH",
+        }
     }
 }
 
@@ -699,7 +710,7 @@ mod tests {
         assert_eq!(*why, EndReason::Idle);
         assert_eq!((r.orig_port, r.resp_port), (5353, 53));
         assert_eq!((r.orig.packets, r.resp.packets), (1, 1));
-        assert_eq!(r.conn_state(), "OTH");
+        assert_eq!(r.conn_state(), "SF");
     }
 
     #[test]
