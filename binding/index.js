@@ -837,3 +837,4 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.BindingCapture = nativeBinding.BindingCapture
 module.exports.batchLayout = nativeBinding.batchLayout
+module.exports.flowLayout = nativeBinding.flowLayout
