@@ -20,6 +20,8 @@ mod error;
 pub mod flow;
 pub mod linktype;
 pub mod source;
+#[cfg(test)]
+mod test_support;
 
 pub use error::{Error, ErrorCode};
 pub use linktype::LinkType;

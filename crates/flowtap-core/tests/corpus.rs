@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flowtap_core::batch::{
     U16_DST_PORT, U16_LINK_TYPE, U16_SRC_PORT, U32_CAPLEN, U32_INTERFACE, U32_ORIGLEN,
@@ -30,6 +30,9 @@ use flowtap_core::capture::{CaptureFormat, CaptureReader, ReaderOptions};
 use flowtap_core::decode::{decode, ip_flags, Layer, Net, Status, Transport};
 use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
 use flowtap_core::{Error, ErrorCode};
+
+mod common;
+use common::corpus_dir;
 
 // ------------------------------------------------------------------ tables
 
@@ -533,24 +536,6 @@ fn read_with_reader(path: &Path) -> (u64, Option<Error>, u32) {
 }
 
 // ------------------------------------------------------------------ the test
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("FLOWTAP_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.join("expected").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "corpus not found at {} (set FLOWTAP_CORPUS); required when CI is set",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: corpus not found at {}", dir.display());
-    None
-}
 
 fn read_expected(dir: &Path, name: &str, kind: &str) -> String {
     let p = dir.join("expected").join(format!("{name}.{kind}"));

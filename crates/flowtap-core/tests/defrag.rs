@@ -15,30 +15,15 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flowtap_core::capture::{CaptureReader, ReaderOptions};
 use flowtap_core::decode::{decode, ip_flags, tcp_flags, Net, PacketInfo, Transport};
 use flowtap_core::defrag::{DefragOptions, DefragStats, Defragmenter, Outcome};
 use flowtap_core::LinkType;
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("FLOWTAP_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.join("expected").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "corpus not found at {} (set FLOWTAP_CORPUS); required when CI is set",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: corpus not found at {}", dir.display());
-    None
-}
+mod common;
+use common::corpus_dir;
 
 /// A reassembled datagram and the frame that completed it.
 struct Done {

@@ -14,21 +14,8 @@ use flowtap_core::capture::{CaptureReader, ReaderOptions};
 use flowtap_core::decode::decode;
 use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowRecord, FlowTracker};
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FLOWTAP_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-        });
-    if dir.join("MANIFEST.md").exists() {
-        Some(dir)
-    } else if std::env::var_os("CI").is_some() {
-        panic!("corpus not found at {}", dir.display());
-    } else {
-        eprintln!("skipped: corpus not found at {}", dir.display());
-        None
-    }
-}
+mod common;
+use common::corpus_dir;
 
 /// Captures where tshark sees conversations flowtap does not track as such,
 /// and why. (Fragmented datagrams match: both reassemble and count a

@@ -37,7 +37,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flowtap_core::capture::{CaptureReader, ReaderOptions};
 use flowtap_core::decode::{decode, ip_flags, Layer, Net, PacketInfo, Status, Transport};
@@ -45,6 +45,9 @@ use flowtap_core::flow::tcp_state::{
     flip_new_connection, tcp_checksum_ok, tcp_payload_len, TcpConn,
     ZEEK_DEFAULT_LIKELY_SERVER_PORTS,
 };
+
+mod common;
+use common::corpus_dir;
 
 // ------------------------------------------------------------------ tables
 
@@ -332,24 +335,6 @@ const LOADED_PORTS: &[(&str, &[u16])] = &[
 ];
 
 // ------------------------------------------------------------------ corpus
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("FLOWTAP_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.join("expected").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "corpus not found at {} (set FLOWTAP_CORPUS); required when CI is set",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: corpus not found at {}", dir.display());
-    None
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

@@ -1242,16 +1242,11 @@ mod fast_path_equivalence {
 
 #[test]
 fn fast_path_agrees_on_every_corpus_packet() {
-    // tests/corpus.rs insists the corpus is there under CI; here it is only
-    // a source of real packets.
-    let dir = std::env::var_os("FLOWTAP_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-        });
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: corpus not found at {}", dir.display());
+    let Some(dir) = crate::test_support::corpus_dir() else {
         return;
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        panic!("cannot list {}", dir.display());
     };
     let mut packets = 0;
     for e in entries.flatten() {

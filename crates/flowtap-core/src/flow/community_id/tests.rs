@@ -18,7 +18,6 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 
 use etherparse::{IpNumber, PacketBuilder};
 use proptest::prelude::*;
@@ -26,6 +25,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::decode::{decode, ip_flags, PacketInfo, Status, Transport};
 use crate::source::{PacketSource, SourceOptions};
+use crate::test_support::corpus_dir;
 use crate::LinkType;
 
 /// (IP proto, source, destination, source port or ICMP type, destination
@@ -427,24 +427,6 @@ const ZEEK_BASELINES: &[(&str, &str)] = &[(
     "zeek_tcp_handshake-reorder.pcap.source/\
      scripts.policy.protocols.conn.community-id-logging-flipped/conn.log.cut",
 )];
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("FLOWTAP_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    if dir.join("expected").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "corpus not found at {} (set FLOWTAP_CORPUS); required when CI is set",
-            dir.display()
-        );
-    }
-    eprintln!("skipped: corpus not found at {}", dir.display());
-    None
-}
 
 fn proto_number(name: &str) -> u8 {
     match name {
