@@ -10,14 +10,11 @@
 //! the `FRAGMENT` flags and the payload (the fragment's data) and returns
 //! `true`. Reads stay in bounds; nothing panics.
 
+use super::ipv6_ext::{find_fragment, Walk};
 use super::{ip_flags, Cx, Layer, Net, PacketInfo, Status};
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// What the IP header says, before anything is written.
@@ -65,36 +62,22 @@ fn ipv6(b: &[u8]) -> Option<Fragment> {
         return None;
     }
     let plen = be16(b, 4)? as usize;
-    let mut next = b[6];
-    let mut at = 40;
-    loop {
-        let len = match next {
-            // hop-by-hop, routing, destination options, mobility, HIP, shim6
-            0 | 43 | 60 | 135 | 139 | 140 => (*b.get(at + 1)? as usize + 1) * 8,
-            44 => 8,
-            // authentication header: length in 4-byte units, minus 2
-            51 => (*b.get(at + 1)? as usize + 2) * 4,
-            _ => return None,
-        };
-        if next == 44 {
-            let word = be16(b, at + 2)?;
-            if word >> 3 == 0 {
-                return None;
-            }
-            return Some(Fragment {
-                net: Net::Ipv6,
-                data_start: at + 8,
-                end: 40 + plen,
-                proto: *b.get(at)?,
-                id: be32(b, at + 4)?,
-                offset_bytes: (word >> 3).wrapping_mul(8),
-                more: word & 1 == 1,
-                flags: ip_flags::EXTENSIONS,
-            });
-        }
-        next = *b.get(at)?;
-        at += len;
+    let Walk::Fragment(f) = find_fragment(b[6], &b[40..]) else {
+        return None;
+    };
+    if f.offset_units == 0 {
+        return None;
     }
+    Some(Fragment {
+        net: Net::Ipv6,
+        data_start: 40 + f.at + 8,
+        end: 40 + plen,
+        proto: f.next,
+        id: f.id,
+        offset_bytes: f.offset_units.wrapping_mul(8),
+        more: f.more,
+        flags: ip_flags::EXTENSIONS,
+    })
 }
 
 pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) -> bool {

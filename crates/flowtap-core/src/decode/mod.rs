@@ -9,6 +9,7 @@
 
 mod fast_path;
 mod info;
+pub(crate) mod ipv6_ext;
 mod later_fragment;
 mod link;
 mod net;

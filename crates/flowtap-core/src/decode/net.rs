@@ -5,6 +5,7 @@ use etherparse::err::packet::SliceError;
 use etherparse::err::Layer as ELayer;
 use etherparse::{LaxNetSlice, LaxSlicedPacket, LenSource, TransportSlice};
 
+use super::ipv6_ext::{find_fragment, Walk};
 use super::{ip_flags, tcp_options, Cx, Layer, Net, PacketInfo, Status, Transport};
 
 const ETH_IPV4: u16 = 0x0800;
@@ -116,8 +117,9 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
             if !exts.is_empty() {
                 p.ip_flags |= ip_flags::EXTENSIONS;
             }
-            if let Some((id, units, more)) = ipv6_fragment_header(exts.first_header(), exts.slice())
-            {
+            let first = exts.first_header().map(|n| n.0);
+            if let Some(Walk::Fragment(f)) = first.map(|n| find_fragment(n, exts.slice())) {
+                let (id, units, more) = (f.id, f.offset_units, f.more);
                 p.ip_id = id;
                 p.frag_offset = units.wrapping_mul(8);
                 if more {
@@ -223,38 +225,5 @@ pub(super) fn decode_ip(off: usize, cx: &Cx<'_>, p: &mut PacketInfo) {
         // Every header is whole but the payload lost bytes to the snaplen.
         p.status = Status::Truncated;
         p.stop = Layer::Payload;
-    }
-}
-
-/// The first IPv6 fragment header in the extension headers `chain` (starting
-/// with header type `first`): identification, offset in 8-byte units, M flag.
-///
-/// Walked by hand with bounds checks rather than with etherparse's
-/// `Ipv6ExtensionSliceIter`: when lax parsing stopped inside the chain (a cut
-/// or bad extension header), that iterator follows the last parsed header's
-/// "next header" past the end of the parsed bytes and reads out of bounds
-/// (undefined behaviour, found by the proptests in tests/no_panic.rs).
-fn ipv6_fragment_header(
-    first: Option<etherparse::IpNumber>,
-    mut chain: &[u8],
-) -> Option<(u32, u16, bool)> {
-    let mut next = first?.0;
-    loop {
-        let len = match next {
-            // hop-by-hop, routing, destination options, mobility, HIP, shim6
-            0 | 43 | 60 | 135 | 139 | 140 => (*chain.get(1)? as usize + 1) * 8,
-            44 => 8,
-            // authentication header: length in 4-byte units, minus 2
-            51 => (*chain.get(1)? as usize + 2) * 4,
-            _ => return None,
-        };
-        let hdr = chain.get(..len)?;
-        if next == 44 {
-            let word = u16::from_be_bytes([hdr[2], hdr[3]]);
-            let id = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
-            return Some((id, word >> 3, word & 1 == 1));
-        }
-        next = hdr[0];
-        chain = &chain[len..];
     }
 }

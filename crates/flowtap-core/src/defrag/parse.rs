@@ -8,8 +8,7 @@
 //! in a non-first fragment are just data (see the module documentation).
 
 use super::DropReason;
-
-const IPV6_FRAGMENT: u8 = 44;
+use crate::decode::ipv6_ext::{find_fragment, Walk};
 
 /// What identifies the fragments of one datagram (RFC 791 / RFC 8200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,39 +120,17 @@ fn parse_v6(ip: &[u8], missing: DropReason) -> Parsed<'_> {
     let Some(ip) = ip.get(..40 + plen) else {
         return Parsed::Bad(missing);
     };
-    // Walk the extension headers before the fragment header: they form the
+    // The extension headers before the fragment header form the
     // unfragmentable part.
-    let mut next = ip[6];
-    let mut next_at = 6;
-    let mut at = 40;
-    loop {
-        let len = match next {
-            IPV6_FRAGMENT => break,
-            // hop-by-hop, routing, destination options, mobility, HIP, shim6
-            0 | 43 | 60 | 135 | 139 | 140 => match ip.get(at + 1) {
-                Some(&n) => (n as usize + 1) * 8,
-                None => return Parsed::Bad(DropReason::Malformed),
-            },
-            // authentication header: length in 4-byte units, minus 2
-            51 => match ip.get(at + 1) {
-                Some(&n) => (n as usize + 2) * 4,
-                None => return Parsed::Bad(DropReason::Malformed),
-            },
-            _ => return Parsed::Whole,
-        };
-        if at + len > ip.len() {
-            return Parsed::Bad(DropReason::Malformed);
-        }
-        next = ip[at];
-        next_at = at;
-        at += len;
-    }
-    let Some(fh) = ip.get(at..at + 8) else {
-        return Parsed::Bad(DropReason::Malformed);
+    let f = match find_fragment(ip[6], &ip[40..]) {
+        Walk::Fragment(f) => f,
+        Walk::NoFragment => return Parsed::Whole,
+        Walk::Cut => return Parsed::Bad(DropReason::Malformed),
     };
-    let word = be16(fh, 2);
-    let more = word & 1 == 1;
-    let offset = (word >> 3) as u32 * 8;
+    let at = 40 + f.at;
+    let next_at = f.named_at.map_or(6, |n| 40 + n);
+    let more = f.more;
+    let offset = f.offset_units as u32 * 8;
     if !more && offset == 0 {
         return Parsed::Atomic;
     }
@@ -165,7 +142,7 @@ fn parse_v6(ip: &[u8], missing: DropReason) -> Parsed<'_> {
         key: Key {
             family: 6,
             proto: 0,
-            id: u32::from_be_bytes([fh[4], fh[5], fh[6], fh[7]]),
+            id: f.id,
             src,
             dst,
         },
@@ -174,6 +151,6 @@ fn parse_v6(ip: &[u8], missing: DropReason) -> Parsed<'_> {
         data: &ip[at + 8..],
         header: &ip[..at],
         next_header_at: next_at,
-        next_header: fh[0],
+        next_header: f.next,
     })
 }
