@@ -62,6 +62,17 @@ pub const U32_L3_OFFSET: usize = 11;
 pub const U32_L4_OFFSET: usize = 12;
 pub const U32_COLUMNS: usize = 13;
 
+/// Writes row `i` of several columns of one width (stride `cap`). Taking
+/// the column vector as a plain slice keeps its pointer and length in
+/// registers: stores through a `u8` pointer could alias `self`, which would
+/// force reloads.
+#[inline(always)]
+fn put<T: Copy, const N: usize>(col: &mut [T], cap: usize, i: usize, vals: [(usize, T); N]) {
+    for (c, v) in vals {
+        col[c * cap + i] = v;
+    }
+}
+
 /// How many packets ahead `decode_rows` prefetches packet headers.
 const LOOKAHEAD: usize = 4;
 
@@ -310,12 +321,7 @@ impl PacketBatch {
             (U8_TCP_OPTS, info.tcp_options.present),
             (U8_WSCALE, info.tcp_options.wscale),
         ];
-        // Local slices keep pointer and length in registers: stores through
-        // a `u8` pointer could alias `self`, which would force reloads.
-        let col: &mut [u8] = &mut self.u8s;
-        for (c, v) in u8s {
-            col[c * cap + i] = v;
-        }
+        put(&mut self.u8s, cap, i, u8s);
         let u16s = [
             (U16_ETHERTYPE, info.ethertype),
             (U16_VLAN_ID, info.vlan_id),
@@ -326,10 +332,7 @@ impl PacketBatch {
             (U16_FRAG_OFFSET, info.frag_offset),
             (U16_MSS, info.tcp_options.mss),
         ];
-        let col: &mut [u16] = &mut self.u16s;
-        for (c, v) in u16s {
-            col[c * cap + i] = v;
-        }
+        put(&mut self.u16s, cap, i, u16s);
         let u32s = [
             (U32_PAYLOAD_OFFSET, info.payload_offset),
             (U32_PAYLOAD_LEN, info.payload_len),
@@ -341,10 +344,7 @@ impl PacketBatch {
             (U32_L3_OFFSET, info.l3_offset),
             (U32_L4_OFFSET, info.l4_offset),
         ];
-        let col: &mut [u32] = &mut self.u32s;
-        for (c, v) in u32s {
-            col[c * cap + i] = v;
-        }
+        put(&mut self.u32s, cap, i, u32s);
         let a = i * ADDR_STRIDE;
         self.addrs[a..a + 16].copy_from_slice(&info.src);
         self.addrs[a + 16..a + 32].copy_from_slice(&info.dst);

@@ -15,14 +15,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use flowtap_core::batch::PacketBatch;
-use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowTracker};
+use flowtap_core::flow::tracker::{FlowOptions, FlowTracker};
 use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
 use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi::{Env, ScopedTask};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
-use crate::binding_flows::BindingFlowOptions;
+use crate::binding_flows::{BindingFlowBatch, BindingFlowOptions};
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
 use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
@@ -181,7 +181,8 @@ impl BindingCapture {
 /// What a `nextBatch()` computed on the pool thread.
 pub enum Outcome {
     Batch(PacketBatch),
-    Flows(Vec<FlowEvent>),
+    /// Built on the pool thread; only the JS values are made in `resolve`.
+    Flows(Box<BindingFlowBatch>),
     Error(BindingError),
     Done,
 }
@@ -249,7 +250,7 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
                 binding_pool::recycle(b);
                 let events = t.take_events();
                 if !events.is_empty() {
-                    break (Outcome::Flows(events), Some(pos), false);
+                    break (Outcome::Flows(Box::new(events.into())), Some(pos), false);
                 }
                 lock(&s.totals).position = pos;
             }
@@ -258,7 +259,11 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
                 // The flows still open end with the input; their events
                 // come in this last batch.
                 t.finish();
-                break (Outcome::Flows(t.take_events()), Some(pos), true);
+                break (
+                    Outcome::Flows(Box::new(t.take_events().into())),
+                    Some(pos),
+                    true,
+                );
             }
             (Read::Failed(e, pos), None) => {
                 break (Outcome::Error(BindingError::from(&e)), Some(pos), true)
@@ -268,7 +273,11 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
                 // on the next call.
                 t.finish();
                 s.invalid = Some(BindingError::from(&e));
-                break (Outcome::Flows(t.take_events()), Some(pos), true);
+                break (
+                    Outcome::Flows(Box::new(t.take_events().into())),
+                    Some(pos),
+                    true,
+                );
             }
             (Read::Panicked, _) => {
                 let e = BindingError::internal("panic while reading a capture");
@@ -313,7 +322,7 @@ impl<'task> ScopedTask<'task> for NextBatch {
             },
             Outcome::Flows(events) => BindingBatchResult {
                 batch: None,
-                flows: Some(events.into()),
+                flows: Some(*events),
                 error: None,
                 done: false,
             },
