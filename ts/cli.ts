@@ -146,9 +146,12 @@ async function runStats(a: Args): Promise<number> {
   const progress = Progress.forFile(a.file)
   let error: FlowtapError | undefined
   try {
-    for await (const b of src.packetBatches()) {
-      void b
-      progress?.update(src.stats().position, src.stats().packets)
+    // The totals accumulate in Rust; the loop only drives the reading.
+    for await (const _ of src.packetBatches()) {
+      if (progress) {
+        const s = src.stats()
+        progress.update(s.position, s.packets)
+      }
     }
   } catch (e) {
     if (!(e instanceof FlowtapError)) throw e
