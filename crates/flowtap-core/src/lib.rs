@@ -19,6 +19,8 @@ pub mod defrag;
 mod error;
 pub mod flow;
 pub mod linktype;
+pub mod reassembly;
+pub mod session;
 pub mod source;
 #[cfg(test)]
 mod test_support;
