@@ -95,6 +95,37 @@ test('flow options are validated where they are given', (t) => {
   t.is(src.openIterations, 0)
 })
 
+test('builder settings apply to later iterations; iteration options override them', async (t) => {
+  const src = openPcap(example('loopback-http-dns.pcapng')).maxFlows(1).flowTimeouts({ udpIdleMs: 1000 })
+  const ends = (await collect(src.flows())).filter((e): e is FlowEnd => e.type === 'flow.end')
+  t.true(ends.some((e) => e.reason === 'evicted'))
+  const wide = (await collect(src.flows({ maxFlows: 1000 }))).filter((e): e is FlowEnd => e.type === 'flow.end')
+  t.false(wide.some((e) => e.reason === 'evicted'))
+  for (const bad of [() => src.maxFlows(0), () => src.flowTimeouts({ tcpIdleMs: 0 }), () => src.flowTimeouts({ nope: 1 } as never)]) {
+    const e = t.throws(bad)
+    t.true(e instanceof InvalidArgumentError)
+  }
+  // A rejected setting leaves the previous ones in place.
+  const again = (await collect(src.flows())).filter((e): e is FlowEnd => e.type === 'flow.end')
+  t.true(again.some((e) => e.reason === 'evicted'))
+})
+
+test('flow events serialize to plain objects', async (t) => {
+  const events = await collect(openPcap(example('loopback-http-dns.pcapng')).flows())
+  const end = events.find((e): e is FlowEnd => e.type === 'flow.end' && e.proto === 6)!
+  const json = JSON.parse(JSON.stringify(end)) as Record<string, unknown>
+  t.is(json.type, 'flow.end')
+  t.is(json.uid, end.uid)
+  t.is(json.history, end.history)
+  t.is(json.durationNs, end.durationNs.toString())
+  t.deepEqual(json.orig, { addr: end.orig.addr, port: end.orig.port })
+  t.deepEqual(json.origStats, { ...end.origStats })
+  t.regex(end.communityId, /^1:[A-Za-z0-9+/]{27}=$/)
+  t.regex(end.uid, /^C[0-9A-Za-z]{17}$/)
+  const { inspect } = await import('node:util')
+  t.true(inspect(end).includes(end.uid))
+})
+
 test('break in a flows() loop closes the file', async (t) => {
   const src = openPcap(example('loopback-http-dns.pcapng'))
   for await (const _ of src.flows()) break

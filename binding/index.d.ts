@@ -79,8 +79,16 @@ export interface BindingError {
 
 /**
  * Flow events in struct-of-arrays form; event `i`'s numbers are
- * `counts[i * COUNTS.length …]`, its endpoints `addrs[i * 32 …]` (origin
- * then responder, 16 bytes each) and `ports[i * 2 …]`.
+ * `counts[i * COUNTS.length …]`, its times `times[i * TIMES.length …]`, its
+ * endpoints `addrs[i * 32 …]` (originator then responder, 16 bytes each)
+ * and `ports[i * 2 …]`.
+ *
+ * The strings of all events share one JS string, `text`, so a batch costs
+ * one string allocation rather than three per event (JS then takes
+ * substrings, which V8 makes without copying): event `i`'s text runs from
+ * `textEnd[i - 1]` (0 for the first) to `textEnd[i]` and holds its uid
+ * (18 characters), its Community ID (`cidLen[i]` characters, 0 where
+ * undefined) and its history, in that order. All of it is ASCII.
  */
 export interface BindingFlowBatch {
   length: number
@@ -92,16 +100,18 @@ export interface BindingFlowBatch {
   connState: Uint8Array
   ports: Uint16Array
   vlan: Uint16Array
-  counts: BigUint64Array
+  counts: Float64Array
+  times: BigUint64Array
   addrs: Uint8Array
-  uid: Array<string>
-  communityId: Array<string>
-  history: Array<string>
+  text: string
+  textEnd: Uint32Array
+  cidLen: Uint8Array
 }
 
 /** The flow batch layout, read once by TypeScript. */
 export interface BindingFlowLayout {
   counts: Array<string>
+  times: Array<string>
   connStates: Array<string>
   reasons: Array<string>
 }

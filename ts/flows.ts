@@ -37,64 +37,80 @@ export type ConnState = 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RST
 
 /** One side of a flow. */
 export interface FlowEndpoint {
-  addr: string
-  port: number
+  readonly addr: string
+  readonly port: number
 }
 
 /** Counters of one direction. */
 export interface FlowCounters {
-  packets: number
+  readonly packets: number
   /** IP bytes, as Zeek's `*_ip_bytes`. */
-  ipBytes: number
+  readonly ipBytes: number
   /** Frame bytes on the wire, as tshark's conversation tables. */
-  wireBytes: number
+  readonly wireBytes: number
   /** Transport payload bytes. */
-  payloadBytes: number
+  readonly payloadBytes: number
 }
 
 interface FlowBase {
   /** Zeek-style uid, the same for the same input. */
-  uid: string
+  readonly uid: string
   /** Community ID v1 (`1:…`), empty where undefined. */
-  communityId: string
+  readonly communityId: string
   /** IP protocol number. */
-  proto: number
+  readonly proto: number
   /** The originator: first SYN's sender, else the first packet's (Zeek's rules). */
-  orig: FlowEndpoint
-  resp: FlowEndpoint
+  readonly orig: FlowEndpoint
+  readonly resp: FlowEndpoint
   /** Outermost VLAN id when VLAN keying is on, else 0. */
-  vlan: number
-  startNs: bigint
-  lastNs: bigint
-  origStats: FlowCounters
-  respStats: FlowCounters
+  readonly vlan: number
+  readonly startNs: bigint
+  readonly lastNs: bigint
+  readonly origStats: FlowCounters
+  readonly respStats: FlowCounters
+  /** A plain object with the same fields (times as decimal strings of nanoseconds). */
+  toJSON(): Record<string, unknown>
 }
 
 /** A new flow, with its first packet counted. */
 export interface FlowStart extends FlowBase {
-  type: 'flow.start'
+  readonly type: 'flow.start'
 }
 
 /** A finished flow. */
 export interface FlowEnd extends FlowBase {
-  type: 'flow.end'
-  reason: FlowEndReason
+  readonly type: 'flow.end'
+  readonly reason: FlowEndReason
   /** Zeek's `conn_state` (`OTH` for non-TCP flows, as Zeek logs them). */
-  connState: ConnState
-  /** Zeek's `history` (TCP; empty otherwise). */
-  history: string
+  readonly connState: ConnState
+  /** Zeek's `history`. */
+  readonly history: string
   /** Zeek's `orig_bytes`/`resp_bytes`: TCP sequence space, else payload bytes. */
-  origBytes: number
-  respBytes: number
-  durationNs: bigint
+  readonly origBytes: number
+  readonly respBytes: number
+  readonly durationNs: bigint
 }
 
 /** A flow event; `switch (ev.type)` narrows it. */
 export type FlowEvent = FlowStart | FlowEnd
 
 const layout = native.flowLayout()
-const COUNT = Object.fromEntries(layout.counts.map((n, i) => [n, i])) as Record<string, number>
+const slot = (names: string[], name: string): number => {
+  const i = names.indexOf(name)
+  if (i < 0) throw new Error(`flowtap: native flow layout lacks ${name}`)
+  return i
+}
 const STRIDE = layout.counts.length
+const C_SEQ = slot(layout.counts, 'seq')
+const C_ORIG = slot(layout.counts, 'origPackets')
+const C_RESP = slot(layout.counts, 'respPackets')
+const C_ORIG_BYTES = slot(layout.counts, 'origBytes')
+const C_RESP_BYTES = slot(layout.counts, 'respBytes')
+const T_STRIDE = layout.times.length
+const T_FIRST = slot(layout.times, 'firstNs')
+const T_LAST = slot(layout.times, 'lastNs')
+const T_DURATION = slot(layout.times, 'durationNs')
+const UID_LEN = 18
 
 function checkMs(name: string, v: unknown): void {
   if (v === undefined) return
@@ -128,50 +144,139 @@ export function toBindingFlowOptions(o: FlowOptions | undefined): BindingFlowOpt
   }
 }
 
-/** The events of one native flow batch, in order. */
-export function flowEvents(b: BindingFlowBatch): FlowEvent[] {
-  const out: FlowEvent[] = []
-  const c = b.counts
-  const n = (i: number, name: string) => Number(c[i * STRIDE + COUNT[name]!])
-  for (let i = 0; i < b.length; i++) {
-    const v6 = b.ipv6[i] === 1
-    const base: FlowBase = {
-      uid: b.uid[i]!,
-      communityId: b.communityId[i]!,
-      proto: b.proto[i]!,
-      orig: { addr: formatAddress(b.addrs, i * 32, v6), port: b.ports[2 * i]! },
-      resp: { addr: formatAddress(b.addrs, i * 32 + 16, v6), port: b.ports[2 * i + 1]! },
-      vlan: b.vlan[i]!,
-      startNs: c[i * STRIDE + COUNT.firstNs!]!,
-      lastNs: c[i * STRIDE + COUNT.lastNs!]!,
-      origStats: {
-        packets: n(i, 'origPackets'),
-        ipBytes: n(i, 'origIpBytes'),
-        wireBytes: n(i, 'origWireBytes'),
-        payloadBytes: n(i, 'origPayloadBytes'),
-      },
-      respStats: {
-        packets: n(i, 'respPackets'),
-        ipBytes: n(i, 'respIpBytes'),
-        wireBytes: n(i, 'respWireBytes'),
-        payloadBytes: n(i, 'respPayloadBytes'),
-      },
-    }
-    if (b.kind[i] === 0) {
-      out.push({ type: 'flow.start', ...base })
-    } else {
-      const cs = b.connState[i]!
-      out.push({
-        type: 'flow.end',
-        ...base,
-        reason: (layout.reasons[b.reason[i]! - 1] ?? 'end-of-input') as FlowEndReason,
-        connState: (layout.connStates[cs] ?? 'OTH') as ConnState,
-        history: b.history[i]!,
-        origBytes: n(i, 'origBytes'),
-        respBytes: n(i, 'respBytes'),
-        durationNs: c[i * STRIDE + COUNT.durationNs!]!,
-      })
+function counters(c: Float64Array, at: number): FlowCounters {
+  return { packets: c[at]!, ipBytes: c[at + 1]!, wireBytes: c[at + 2]!, payloadBytes: c[at + 3]! }
+}
+
+const nsString = (ns: bigint): string => ns.toString()
+
+/*
+ * Events are views over their batch's columns: a field is read (and an
+ * address formatted) only when asked for, so a consumer that looks at a few
+ * fields of each event pays for those alone. An event keeps its batch alive.
+ */
+abstract class FlowView {
+  /** @internal */
+  readonly b: BindingFlowBatch
+  /** @internal */
+  readonly i: number
+
+  /** @internal */
+  constructor(b: BindingFlowBatch, i: number) {
+    this.b = b
+    this.i = i
+  }
+
+  /** Where this event's text (uid, Community ID, history) starts. */
+  private get textStart(): number {
+    return this.i === 0 ? 0 : this.b.textEnd[this.i - 1]!
+  }
+  get uid(): string {
+    const at = this.textStart
+    return this.b.text.substring(at, at + UID_LEN)
+  }
+  get communityId(): string {
+    const at = this.textStart + UID_LEN
+    return this.b.text.substring(at, at + this.b.cidLen[this.i]!)
+  }
+  get proto(): number {
+    return this.b.proto[this.i]!
+  }
+  get orig(): FlowEndpoint {
+    return { addr: formatAddress(this.b.addrs, this.i * 32, this.b.ipv6[this.i] === 1), port: this.b.ports[2 * this.i]! }
+  }
+  get resp(): FlowEndpoint {
+    return { addr: formatAddress(this.b.addrs, this.i * 32 + 16, this.b.ipv6[this.i] === 1), port: this.b.ports[2 * this.i + 1]! }
+  }
+  get vlan(): number {
+    return this.b.vlan[this.i]!
+  }
+  get startNs(): bigint {
+    return this.b.times[this.i * T_STRIDE + T_FIRST]!
+  }
+  get lastNs(): bigint {
+    return this.b.times[this.i * T_STRIDE + T_LAST]!
+  }
+  get origStats(): FlowCounters {
+    return counters(this.b.counts, this.i * STRIDE + C_ORIG)
+  }
+  get respStats(): FlowCounters {
+    return counters(this.b.counts, this.i * STRIDE + C_RESP)
+  }
+  /** @internal The flow's number in its source (0, 1, …, in order of start). */
+  get seq(): number {
+    return this.b.counts[this.i * STRIDE + C_SEQ]!
+  }
+
+  protected baseJson(type: string): Record<string, unknown> {
+    return {
+      type,
+      uid: this.uid,
+      communityId: this.communityId,
+      proto: this.proto,
+      orig: this.orig,
+      resp: this.resp,
+      vlan: this.vlan,
+      startNs: nsString(this.startNs),
+      lastNs: nsString(this.lastNs),
+      origStats: this.origStats,
+      respStats: this.respStats,
     }
   }
+
+  /** Shown by `console.log` and `util.inspect` as its JSON form. */
+  [Symbol.for('nodejs.util.inspect.custom')](): unknown {
+    return this.toJSON()
+  }
+
+  abstract toJSON(): Record<string, unknown>
+}
+
+class FlowStartView extends FlowView implements FlowStart {
+  readonly type = 'flow.start' as const
+  toJSON(): Record<string, unknown> {
+    return this.baseJson(this.type)
+  }
+}
+
+class FlowEndView extends FlowView implements FlowEnd {
+  readonly type = 'flow.end' as const
+  get reason(): FlowEndReason {
+    return (layout.reasons[this.b.reason[this.i]! - 1] ?? 'end-of-input') as FlowEndReason
+  }
+  get connState(): ConnState {
+    return (layout.connStates[this.b.connState[this.i]!] ?? 'OTH') as ConnState
+  }
+  get history(): string {
+    const b = this.b
+    const start = (this.i === 0 ? 0 : b.textEnd[this.i - 1]!) + UID_LEN + b.cidLen[this.i]!
+    return b.text.substring(start, b.textEnd[this.i]!)
+  }
+  get origBytes(): number {
+    return this.b.counts[this.i * STRIDE + C_ORIG_BYTES]!
+  }
+  get respBytes(): number {
+    return this.b.counts[this.i * STRIDE + C_RESP_BYTES]!
+  }
+  get durationNs(): bigint {
+    return this.b.times[this.i * T_STRIDE + T_DURATION]!
+  }
+  toJSON(): Record<string, unknown> {
+    return {
+      ...this.baseJson(this.type),
+      reason: this.reason,
+      connState: this.connState,
+      history: this.history,
+      origBytes: this.origBytes,
+      respBytes: this.respBytes,
+      durationNs: nsString(this.durationNs),
+    }
+  }
+}
+
+/** The events of one native flow batch, in order. */
+export function flowEvents(b: BindingFlowBatch): FlowEvent[] {
+  const out: FlowEvent[] = new Array(b.length)
+  for (let i = 0; i < b.length; i++) out[i] = b.kind[i] === 0 ? new FlowStartView(b, i) : new FlowEndView(b, i)
   return out
 }

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 export { openPcap, PacketSource } from './source.js'
-export type { OpenOptions, IterateOptions, CaptureStats } from './source.js'
+export type { OpenOptions, IterateOptions, CaptureStats, FlowTimeouts } from './source.js'
 export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
 export type { ConnState, FlowCounters, FlowEndReason, FlowEndpoint, FlowEnd, FlowEvent, FlowOptions, FlowStart } from './flows.js'
 export type {

@@ -72,11 +72,22 @@ export interface CaptureStats {
 
 const U32_MAX = 0xffff_ffff
 
-/** The flow options in an iteration's options (everything but `signal`). */
-function flowOptionsOf(o: (IterateOptions & FlowOptions) | undefined): FlowOptions | undefined {
-  if (o === undefined) return undefined
+/** Flow timeouts, as {@link PacketSource.flowTimeouts} takes them. */
+export type FlowTimeouts = Pick<FlowOptions, 'tcpIdleMs' | 'tcpHandshakeMs' | 'tcpCloseDelayMs' | 'udpIdleMs' | 'otherIdleMs'>
+
+/** `base` with the defined entries of `over` on top. */
+function overlay<T extends object>(base: T, over: Partial<T> | undefined): T {
+  const out = { ...base }
+  if (over) for (const [k, v] of Object.entries(over)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
+  return out
+}
+
+/** The flow options of an iteration: the source's settings, then the iteration's (everything but `signal`). */
+function flowOptionsOf(defaults: FlowOptions, o: (IterateOptions & FlowOptions) | undefined): FlowOptions {
+  if (o === undefined) return defaults
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('ERR_INVALID_ARG', 'options must be an object')
   const { signal: _signal, ...rest } = o
-  return rest
+  return overlay(defaults, rest)
 }
 
 function checkInt(name: string, v: unknown, min: number, max: number): void {
@@ -225,7 +236,9 @@ export class PacketSource implements AsyncIterable<Packet> {
   /** The file path, when reading a file. */
   readonly path: string | undefined
   private readonly bytes: Uint8Array | undefined
-  private readonly options: BindingOpenOptions
+  private options: BindingOpenOptions
+  private openOptions: OpenOptions
+  private flowDefaults: FlowOptions = {}
   private readonly active = new Set<Pass<unknown>>()
   private lastStats: CaptureStats | undefined
   private lastCapture: BindingCapture | undefined
@@ -241,6 +254,76 @@ export class PacketSource implements AsyncIterable<Packet> {
       throw new InvalidArgumentError('ERR_INVALID_ARG', 'openPcap takes a file path or a Uint8Array')
     }
     this.options = toBindingOptions(options)
+    this.openOptions = { ...options }
+  }
+
+  // Builder: each setting is validated when set (InvalidArgumentError) and
+  // applies to the iterations started after it; an iteration's own options
+  // override them.
+
+  /** Sets {@link OpenOptions.batchSize} (packets per native batch). */
+  batchSize(packets: number): this {
+    return this.setOpen({ batchSize: packets })
+  }
+
+  /** Sets {@link OpenOptions.keepBytes}. */
+  keepBytes(keep = true): this {
+    return this.setOpen({ keepBytes: keep })
+  }
+
+  /** Sets {@link OpenOptions.maxPacketBytes}. */
+  maxPacketBytes(bytes: number): this {
+    return this.setOpen({ maxPacketBytes: bytes })
+  }
+
+  /**
+   * Sets flow timeouts (milliseconds) for {@link PacketSource.flows}; the
+   * ones not given keep their value.
+   *
+   * @example
+   * ```ts
+   * const src = openPcap('trace.pcap').flowTimeouts({ tcpIdleMs: 60_000, udpIdleMs: 30_000 }).maxFlows(100_000)
+   * for await (const ev of src.flows()) console.log(ev.type, ev.uid)
+   * ```
+   */
+  flowTimeouts(timeouts: FlowTimeouts): this {
+    if (typeof timeouts !== 'object' || timeouts === null) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG', 'flowTimeouts takes an object of timeouts in milliseconds')
+    }
+    const known = new Set(['tcpIdleMs', 'tcpHandshakeMs', 'tcpCloseDelayMs', 'udpIdleMs', 'otherIdleMs'])
+    for (const k of Object.keys(timeouts)) {
+      if (!known.has(k)) throw new InvalidArgumentError('ERR_INVALID_ARG', `unknown flow timeout ${k}`)
+    }
+    return this.setFlows(timeouts)
+  }
+
+  /** Flows tracked at once; beyond it the least recently seen ends with reason `evicted`. */
+  maxFlows(flows: number): this {
+    return this.setFlows({ maxFlows: flows })
+  }
+
+  /** Keeps flows of different VLANs apart. */
+  vlanKeying(on = true): this {
+    return this.setFlows({ vlanKeying: on })
+  }
+
+  /** Reassembles IP fragments before flow tracking (on by default). */
+  defrag(on = true): this {
+    return this.setFlows({ defrag: on })
+  }
+
+  private setOpen(o: OpenOptions): this {
+    const next = overlay(this.openOptions, o)
+    this.options = toBindingOptions(next)
+    this.openOptions = next
+    return this
+  }
+
+  private setFlows(o: FlowOptions): this {
+    const next = overlay(this.flowDefaults, o)
+    toBindingFlowOptions(next)
+    this.flowDefaults = next
+    return this
   }
 
   private start<T>(
@@ -357,7 +440,7 @@ export class PacketSource implements AsyncIterable<Packet> {
    * reassembly) runs in Rust; the JS thread only builds the event objects.
    */
   flowBatches(options?: IterateOptions & FlowOptions): AsyncIterableIterator<FlowEvent[]> {
-    const flowOpts = toBindingFlowOptions(flowOptionsOf(options))
+    const flowOpts = toBindingFlowOptions(flowOptionsOf(this.flowDefaults, options))
     const pass = this.start(options?.signal, (r) => (r.flows ? flowEvents(r.flows) : undefined), flowOpts)
     const it: AsyncIterableIterator<FlowEvent[]> = {
       async next(): Promise<IteratorResult<FlowEvent[]>> {

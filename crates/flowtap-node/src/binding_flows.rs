@@ -1,9 +1,9 @@
 //! Flow events as they cross to JavaScript: one struct-of-arrays batch per
-//! `nextBatch()`, numbers in typed arrays and the three strings of a flow
-//! (uid, Community ID, TCP history) in string arrays.
+//! `nextBatch()`: numbers in typed arrays, the strings of all events in one
+//! JS string.
 
 use flowtap_core::flow::tracker::{EndReason, FlowEvent, FlowOptions};
-use napi::bindgen_prelude::{BigUint64Array, Uint16Array, Uint8Array};
+use napi::bindgen_prelude::{BigUint64Array, Float64Array, Uint16Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
@@ -73,11 +73,11 @@ impl BindingFlowOptions {
     }
 }
 
-/// Numbers per event in [`BindingFlowBatch::counts`], in this order.
+/// Numbers per event in [`BindingFlowBatch::counts`], in this order. They
+/// are exact as doubles (below 2^53); the nanosecond times, which are not,
+/// travel as `bigint`s in [`TIMES`].
 pub const COUNTS: &[&str] = &[
     "seq",
-    "firstNs",
-    "lastNs",
     "origPackets",
     "origIpBytes",
     "origWireBytes",
@@ -88,8 +88,10 @@ pub const COUNTS: &[&str] = &[
     "respPayloadBytes",
     "origBytes",
     "respBytes",
-    "durationNs",
 ];
+
+/// Times per event in [`BindingFlowBatch::times`], in this order.
+pub const TIMES: &[&str] = &["firstNs", "lastNs", "durationNs"];
 
 /// `connState` codes: an index into this list.
 pub const CONN_STATES: &[&str] = &[
@@ -99,9 +101,20 @@ pub const CONN_STATES: &[&str] = &[
 /// `reason` codes: 0 for a start event, then an index + 1 into this list.
 pub const REASONS: &[&str] = &["fin", "rst", "idle", "evicted", "end-of-input", "reused"];
 
+/// Length of a uid in [`BindingFlowBatch::text`].
+pub const UID_LEN: usize = 18;
+
 /// Flow events in struct-of-arrays form; event `i`'s numbers are
-/// `counts[i * COUNTS.length …]`, its endpoints `addrs[i * 32 …]` (origin
-/// then responder, 16 bytes each) and `ports[i * 2 …]`.
+/// `counts[i * COUNTS.length …]`, its times `times[i * TIMES.length …]`, its
+/// endpoints `addrs[i * 32 …]` (originator then responder, 16 bytes each)
+/// and `ports[i * 2 …]`.
+///
+/// The strings of all events share one JS string, `text`, so a batch costs
+/// one string allocation rather than three per event (JS then takes
+/// substrings, which V8 makes without copying): event `i`'s text runs from
+/// `textEnd[i - 1]` (0 for the first) to `textEnd[i]` and holds its uid
+/// (18 characters), its Community ID (`cidLen[i]` characters, 0 where
+/// undefined) and its history, in that order. All of it is ASCII.
 #[napi(object, object_from_js = false)]
 pub struct BindingFlowBatch {
     pub length: u32,
@@ -113,43 +126,41 @@ pub struct BindingFlowBatch {
     pub conn_state: Uint8Array,
     pub ports: Uint16Array,
     pub vlan: Uint16Array,
-    pub counts: BigUint64Array,
+    pub counts: Float64Array,
+    pub times: BigUint64Array,
     pub addrs: Uint8Array,
-    pub uid: Vec<String>,
-    pub community_id: Vec<String>,
-    pub history: Vec<String>,
+    pub text: String,
+    pub text_end: Uint32Array,
+    pub cid_len: Uint8Array,
 }
 
 impl From<Vec<FlowEvent>> for BindingFlowBatch {
     fn from(events: Vec<FlowEvent>) -> Self {
         let n = events.len();
-        let mut b = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let mut kind = Vec::with_capacity(n);
+        let mut reason = Vec::with_capacity(n);
+        let mut proto = Vec::with_capacity(n);
+        let mut ipv6 = Vec::with_capacity(n);
+        let mut conn_state = Vec::with_capacity(n);
         let mut ports = Vec::with_capacity(2 * n);
         let mut vlan = Vec::with_capacity(n);
         let mut counts = Vec::with_capacity(COUNTS.len() * n);
+        let mut times = Vec::with_capacity(TIMES.len() * n);
         let mut addrs = Vec::with_capacity(32 * n);
-        let (mut uid, mut cid, mut history) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let mut text = String::with_capacity(n * (UID_LEN + 30 + 8));
+        let mut text_end = Vec::with_capacity(n);
+        let mut cid_len = Vec::with_capacity(n);
         for ev in &events {
-            let (r, kind, reason) = match ev {
+            let (r, k, why) = match ev {
                 FlowEvent::Start(r) => (r, 0u8, 0u8),
                 FlowEvent::End(r, why) => (r, 1, reason_code(*why)),
             };
-            b.0.push(kind);
-            b.1.push(reason);
-            b.2.push(r.proto);
-            b.3.push(r.ipv6 as u8);
+            kind.push(k);
+            reason.push(why);
+            proto.push(r.proto);
+            ipv6.push(r.ipv6 as u8);
             let cs = r.conn_state();
-            b.4.push(CONN_STATES.iter().position(|c| *c == cs).unwrap_or(255) as u8);
+            conn_state.push(CONN_STATES.iter().position(|c| *c == cs).unwrap_or(255) as u8);
             ports.extend_from_slice(&[r.orig_port, r.resp_port]);
             vlan.push(r.vlan);
             let (ob, rb, dur) = match &r.tcp {
@@ -160,46 +171,49 @@ impl From<Vec<FlowEvent>> for BindingFlowBatch {
                     r.last_ns.saturating_sub(r.first_ns),
                 ),
             };
-            counts.extend_from_slice(&[
-                r.seq,
-                r.first_ns,
-                r.last_ns,
-                r.orig.packets,
-                r.orig.ip_bytes,
-                r.orig.wire_bytes,
-                r.orig.payload_bytes,
-                r.resp.packets,
-                r.resp.ip_bytes,
-                r.resp.wire_bytes,
-                r.resp.payload_bytes,
-                ob,
-                rb,
-                dur,
-            ]);
+            counts.extend(
+                [
+                    r.seq,
+                    r.orig.packets,
+                    r.orig.ip_bytes,
+                    r.orig.wire_bytes,
+                    r.orig.payload_bytes,
+                    r.resp.packets,
+                    r.resp.ip_bytes,
+                    r.resp.wire_bytes,
+                    r.resp.payload_bytes,
+                    ob,
+                    rb,
+                ]
+                .map(|v| v as f64),
+            );
+            times.extend_from_slice(&[r.first_ns, r.last_ns, dur]);
             addrs.extend_from_slice(&r.orig_addr);
             addrs.extend_from_slice(&r.resp_addr);
-            uid.push(r.uid());
-            cid.push(r.community_id());
-            history.push(
-                r.tcp
-                    .as_ref()
-                    .map_or(String::new(), |t| t.history().to_string()),
-            );
+            text.push_str(&r.uid());
+            let before = text.len();
+            text.push_str(&r.community_id());
+            cid_len.push((text.len() - before) as u8);
+            if let Some(t) = &r.tcp {
+                text.push_str(t.history());
+            }
+            text_end.push(text.len() as u32);
         }
         BindingFlowBatch {
             length: n as u32,
-            kind: Uint8Array::new(b.0),
-            reason: Uint8Array::new(b.1),
-            proto: Uint8Array::new(b.2),
-            ipv6: Uint8Array::new(b.3),
-            conn_state: Uint8Array::new(b.4),
+            kind: Uint8Array::new(kind),
+            reason: Uint8Array::new(reason),
+            proto: Uint8Array::new(proto),
+            ipv6: Uint8Array::new(ipv6),
+            conn_state: Uint8Array::new(conn_state),
             ports: Uint16Array::new(ports),
             vlan: Uint16Array::new(vlan),
-            counts: BigUint64Array::new(counts),
+            counts: Float64Array::new(counts),
+            times: BigUint64Array::new(times),
             addrs: Uint8Array::new(addrs),
-            uid,
-            community_id: cid,
-            history,
+            text,
+            text_end: Uint32Array::new(text_end),
+            cid_len: Uint8Array::new(cid_len),
         }
     }
 }
@@ -219,6 +233,7 @@ fn reason_code(r: EndReason) -> u8 {
 #[napi(object, object_from_js = false)]
 pub struct BindingFlowLayout {
     pub counts: Vec<String>,
+    pub times: Vec<String>,
     pub conn_states: Vec<String>,
     pub reasons: Vec<String>,
 }
@@ -228,6 +243,7 @@ pub fn flow_layout() -> BindingFlowLayout {
     let v = |c: &[&str]| c.iter().map(|s| s.to_string()).collect();
     BindingFlowLayout {
         counts: v(COUNTS),
+        times: v(TIMES),
         conn_states: v(CONN_STATES),
         reasons: v(REASONS),
     }
