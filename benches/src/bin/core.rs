@@ -1,19 +1,25 @@
-//! flowtap core alone over a capture file, in one of two modes:
+//! flowtap core alone over a capture file, in one of three modes:
 //!
 //! * `for_each` — `PacketSource::for_each`: read, decode every packet, touch
 //!   its ports. The fastest path a Rust consumer has.
 //! * `batches` — `PacketSource::next_batch` with `keep_bytes = true` and the
 //!   default batch bounds: what the Node binding runs on its worker thread
 //!   for every batch, without the hand-over to JavaScript.
+//! * `flows` — `PacketSource::for_each` into a `FlowTracker` with the
+//!   default options (or `--max-flows N`), events drained every 4096: parse
+//!   plus flow tracking in the core alone. It also prints the flows, the
+//!   peak of flows tracked at once, and the resident size when the last
+//!   packet has been counted (before the flows still tracked are ended).
 //!
-//! Both read the file through `std::fs::File` as the binding does (the
+//! All read the file through `std::fs::File` as the binding does (the
 //! reader has its own buffer).
 //!
 //! ```text
-//! core_bench --mode for_each|batches|flows [--batch-size N] FILE
+//! core_bench --mode for_each|batches|flows [--batch-size N] [--max-flows N] FILE
 //! ```
 //!
-//! Prints `{"name":"core_for_each"|"core_batches","packets":N,"seconds":S,…}`.
+//! Prints `{"name":"core_for_each"|"core_batches"|"core_flows","packets":N,"seconds":S,…}`;
+//! `flows` adds `"flows","peakActive","activeAtEnd","evicted","rssKbAtEnd","hwmKb"`.
 
 use std::fs::File;
 use std::time::Instant;
@@ -25,9 +31,9 @@ use flowtap_core::source::{PacketSource, SourceOptions};
 
 fn main() {
     let args = Args::parse(&[]);
-    args.check_known(&["mode", "batch-size"]);
+    args.check_known(&["mode", "batch-size", "max-flows"]);
     let Some(path) = args.positional.first() else {
-        die("usage: core_bench --mode for_each|batches|flows [--batch-size N] FILE")
+        die("usage: core_bench --mode for_each|batches|flows [--batch-size N] [--max-flows N] FILE")
     };
     let mode = args.get("mode").unwrap_or("for_each");
     let mut opts = SourceOptions {
@@ -40,6 +46,7 @@ fn main() {
     let file = File::open(path).unwrap_or_else(|e| die(&format!("{path}: {e}")));
     let mut src = PacketSource::new(file, opts).unwrap_or_else(|e| die(&format!("{path}: {e}")));
     let (mut packets, mut bytes, mut ports, mut check) = (0u64, 0u64, 0u64, 0u64);
+    let mut extra = String::new();
     let name = match mode {
         "for_each" => {
             src.for_each(|frame, info| {
@@ -75,8 +82,11 @@ fn main() {
         }
         "flows" => {
             // Parse + flow tracking: every packet into the flow table, every
-            // flow out as an end event (drained as they come).
-            let mut tracker = FlowTracker::new(FlowOptions::default());
+            // event drained as it comes (what the binding does per step).
+            let mut tracker = FlowTracker::new(FlowOptions {
+                max_flows: args.num("max-flows", FlowOptions::default().max_flows),
+                ..FlowOptions::default()
+            });
             let mut peak = 0u64;
             let drain = |t: &mut FlowTracker, check: &mut u64| {
                 for ev in t.take_events() {
@@ -88,6 +98,7 @@ fn main() {
             src.for_each(|frame, info| {
                 packets += 1;
                 bytes += frame.data.len() as u64;
+                ports ^= u64::from(info.src_port ^ info.dst_port);
                 tracker.on_packet(frame, info);
                 if tracker.pending_events() >= 4096 {
                     peak = peak.max(tracker.stats().active);
@@ -95,13 +106,20 @@ fn main() {
                 }
             })
             .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+            // The table as the last packet left it: every flow still tracked
+            // (idle, waiting for its timeout) is in this resident size.
+            let active_at_end = tracker.stats().active;
+            peak = peak.max(active_at_end);
+            let rss_at_end = proc_status_kb("VmRSS");
             tracker.finish();
             drain(&mut tracker, &mut check);
             let s = tracker.stats();
-            ports = s.flows;
-            eprintln!(
-                "flows {} peak active {} evicted {}",
-                s.flows, peak, s.evicted
+            extra = format!(
+                ",\"flows\":{},\"peakActive\":{peak},\"activeAtEnd\":{active_at_end},\"evicted\":{},\"rssKbAtEnd\":{},\"hwmKb\":{}",
+                s.flows,
+                s.evicted,
+                rss_at_end.map_or("null".to_string(), |v| v.to_string()),
+                proc_status_kb("VmHWM").map_or("null".to_string(), |v| v.to_string()),
             );
             "core_flows"
         }
@@ -116,5 +134,20 @@ fn main() {
     r.bytes = bytes;
     r.ports = ports;
     r.check = check;
-    println!("{}", r.to_json());
+    let json = r.to_json();
+    println!("{}{extra}}}", &json[..json.len() - 1]);
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), where there is one.
+fn proc_status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

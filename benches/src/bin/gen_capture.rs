@@ -14,8 +14,18 @@
 //! Everything follows from `--seed` and `--packets` (and the corpus files):
 //! the same arguments always produce the same bytes.
 //!
+//! With `--concurrent-flows N` it writes a synthetic capture instead, for
+//! the flow-table benchmarks: N flows (three in four TCP, one in four UDP
+//! 48-byte datagrams to the discard port, all IPv4) that all start in the
+//! first round and stay open to the end, `--packets` spread round-robin
+//! over them, each round in a new random order (so consecutive packets hit
+//! flows far apart in any table, whatever its layout), one microsecond
+//! apart: the capture holds N flows tracked at once for as long as it
+//! lasts, well inside every default idle timeout.
+//!
 //! ```text
 //! gen_capture [--packets N] [--seed S] [--out FILE] [--corpus DIR] [--format pcap|pcapng]
+//! gen_capture --concurrent-flows N [--packets N] [--out FILE] [--format pcap|pcapng]
 //! gen_capture --version
 //! ```
 //!
@@ -35,6 +45,8 @@ use flowtap_core::LinkType;
 
 /// Bumped whenever the output for given arguments changes.
 const GEN_VERSION: u32 = 2;
+/// Bumped whenever the `--concurrent-flows` output for given arguments changes.
+const SYNTH_VERSION: u32 = 2;
 
 /// Source captures and their relative weight when a new replica is started.
 /// All are Ethernet captures of ordinary traffic (no fuzzed or broken files).
@@ -551,11 +563,19 @@ struct Session {
 fn main() {
     let args = Args::parse(&["version", "help"]);
     args.check_known(&[
-        "packets", "seed", "out", "corpus", "format", "version", "help",
+        "packets",
+        "seed",
+        "out",
+        "corpus",
+        "format",
+        "version",
+        "help",
+        "concurrent-flows",
     ]);
     if args.has("help") {
         println!(
-            "gen_capture [--packets N (default 2000000)] [--seed S (default 1)] [--out FILE] [--corpus DIR] [--format pcap|pcapng]"
+            "gen_capture [--packets N (default 2000000)] [--seed S (default 1)] [--out FILE] [--corpus DIR] [--format pcap|pcapng]\n\
+             gen_capture --concurrent-flows N [--packets N (default 2000000)] [--out FILE] [--format pcap|pcapng]"
         );
         return;
     }
@@ -575,6 +595,21 @@ fn main() {
     } else {
         "pcapng"
     };
+    if let Some(n) = args.get("concurrent-flows") {
+        let flows: u64 = args.num("concurrent-flows", 0);
+        if flows == 0 || flows > 1 << 28 {
+            die(&format!(
+                "--concurrent-flows must be in 1..{}, not {n}",
+                1u64 << 28
+            ));
+        }
+        let out = args
+            .get("out")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(format!("flows-{flows}-{packets}.{ext}")));
+        synthetic(flows, packets, &out, format, ext);
+        return;
+    }
     let out = args
         .get("out")
         .map(PathBuf::from)
@@ -716,6 +751,161 @@ fn main() {
     );
 }
 
+/// One synthetic packet of flow `f` in round `round` (see the module docs).
+/// Flow f: client 10.0.0.0/8 + f/16, port 20000 + f%16; server
+/// 192.0.2.1–250; TCP to 443 (SYN, SYN-ACK, ACK, then 64-byte requests and
+/// bare ACKs in turn) or, for every fourth flow, UDP to 9 (discard; 48-byte
+/// datagrams, both ways in turn).
+fn synthetic_frame(buf: &mut Vec<u8>, f: u64, round: u64, mix: &mut Mix) {
+    let client = (0x0A00_0000u32 | ((f >> 4) as u32 & 0x00ff_ffff)).to_be_bytes();
+    let server = [192, 0, 2, 1 + (f % 250) as u8];
+    let cport = 20_000 + (f & 15) as u16;
+    let udp = f % 4 == 3;
+    // TCP: SYN, SYN-ACK, ACK, then a request (odd rounds) and its ACK.
+    let to_server = if udp {
+        round.is_multiple_of(2)
+    } else {
+        round == 0 || round == 2 || (round >= 3 && !round.is_multiple_of(2))
+    };
+    let (src, dst, sport, dport) = if to_server {
+        (client, server, cport, if udp { 9 } else { 443 })
+    } else {
+        (server, client, if udp { 9 } else { 443 }, cport)
+    };
+    let mut l4 = Vec::with_capacity(84);
+    let proto;
+    if udp {
+        proto = 17u8;
+        let payload = 48usize;
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        l4.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+        l4.extend_from_slice(&[0, 0]);
+        l4.extend((0..payload).map(|i| (i as u8) ^ (round as u8)));
+    } else {
+        proto = 6u8;
+        let isn_c = (f as u32).wrapping_mul(2_654_435_761);
+        let isn_s = (f as u32).wrapping_mul(40_503) ^ 0x5bd1_e995;
+        // Requests are sent in odd rounds from 3 on, 64 bytes each.
+        let sent_before = |r: u64| {
+            if r <= 3 {
+                0
+            } else {
+                ((r - 3) / 2 + (r - 3) % 2) as u32
+            }
+        };
+        let (flags, seq, ack, payload) = match round {
+            0 => (0x02u8, isn_c, 0u32, 0usize),
+            1 => (0x12, isn_s, isn_c.wrapping_add(1), 0),
+            2 => (0x10, isn_c.wrapping_add(1), isn_s.wrapping_add(1), 0),
+            r if r % 2 == 1 => (
+                0x18,
+                isn_c.wrapping_add(1 + 64 * sent_before(r)),
+                isn_s.wrapping_add(1),
+                64,
+            ),
+            r => (
+                0x10,
+                isn_s.wrapping_add(1),
+                isn_c.wrapping_add(1 + 64 * sent_before(r)),
+                0,
+            ),
+        };
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&dport.to_be_bytes());
+        l4.extend_from_slice(&seq.to_be_bytes());
+        l4.extend_from_slice(&ack.to_be_bytes());
+        l4.extend_from_slice(&[5 << 4, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
+        l4.extend((0..payload).map(|i| b'a' + ((i as u64 + round) % 26) as u8));
+    }
+    // Transport checksum over the pseudo-header.
+    let mut ph = [0u8; 12];
+    ph[0..4].copy_from_slice(&src);
+    ph[4..8].copy_from_slice(&dst);
+    ph[9] = proto;
+    ph[10..12].copy_from_slice(&(l4.len() as u16).to_be_bytes());
+    let mut c = !fold(ones_sum(&ph) + ones_sum(&l4));
+    if udp && c == 0 {
+        c = 0xffff;
+    }
+    let at = if udp { 6 } else { 16 };
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+
+    buf.clear();
+    buf.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    if !to_server {
+        buf[5] = 1;
+        buf[11] = 2;
+    }
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    ip[4..6].copy_from_slice(&(round as u16).to_be_bytes());
+    ip[6] = 0x40; // don't fragment
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&dst);
+    let c = !fold(ones_sum(&ip));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    buf.extend_from_slice(&ip);
+    buf.extend_from_slice(&l4);
+    mix.ipv4 += 1;
+    count_l4(mix, proto);
+}
+
+/// Writes the synthetic capture of `--concurrent-flows` and prints its summary.
+fn synthetic(flows: u64, packets: u64, out: &Path, format: Format, ext: &str) {
+    let started = Instant::now();
+    // Every round visits the flows in a fresh random order (Fisher–Yates,
+    // seeded): the order of one round says nothing of the next, so no table
+    // layout (insertion-ordered slabs included) gets a cache-friendly replay.
+    let mut rng = Rng(0x5EED_F10E_0000_0001 ^ flows);
+    let mut order: Vec<u32> = (0..flows.min(packets) as u32).collect();
+    if let Some(dir) = out.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| die(&format!("{}: {e}", dir.display())));
+        }
+    }
+    let tmp = out.with_extension(format!("{ext}.part"));
+    let mut w =
+        Writer::new(&tmp, format).unwrap_or_else(|e| die(&format!("{}: {e}", tmp.display())));
+    let mut mix = Mix::default();
+    let mut buf = Vec::with_capacity(128);
+    let mut packet_bytes = 0u64;
+    for n in 0..packets {
+        let round = n / flows;
+        let j = (n % flows) as usize;
+        if j == 0 {
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        synthetic_frame(&mut buf, u64::from(order[j]), round, &mut mix);
+        packet_bytes += buf.len() as u64;
+        w.packet(BASE_TS_US + n, buf.len() as u32, &buf)
+            .unwrap_or_else(|e| die(&format!("{}: {e}", tmp.display())));
+    }
+    w.out
+        .flush()
+        .unwrap_or_else(|e| die(&format!("{}: {e}", tmp.display())));
+    let file_bytes = w.bytes;
+    drop(w);
+    std::fs::rename(&tmp, out).unwrap_or_else(|e| die(&format!("{}: {e}", out.display())));
+    println!(
+        "{{\"version\":{GEN_VERSION},\"file\":{},\"format\":\"{ext}\",\"seed\":0,\"packets\":{packets},\"fileBytes\":{file_bytes},\"packetBytes\":{packet_bytes},\"flows\":{},\"concurrentFlows\":{flows},\"synthVersion\":{SYNTH_VERSION},\"packetsPerFlow\":{:.1},\"ipv4\":{},\"ipv6\":0,\"tcp\":{},\"udp\":{},\"nonIp\":0,\"durationSeconds\":{:.6},\"sources\":[],\"missingSources\":[],\"generateSeconds\":{:.2}}}",
+        json_str(&out.to_string_lossy()),
+        flows.min(packets),
+        packets as f64 / flows as f64,
+        mix.ipv4,
+        mix.tcp,
+        mix.udp,
+        packets.saturating_sub(1) as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,6 +973,29 @@ mod tests {
         rev[34..36].copy_from_slice(&orig[36..38]);
         rev[36..38].copy_from_slice(&orig[34..36]);
         assert_eq!(rewrite_frame(&mut rev, &rw, &mut mix), Some(key));
+    }
+
+    #[test]
+    fn synthetic_frames_are_valid_and_each_flow_is_one_5_tuple() {
+        let mut mix = Mix::default();
+        let mut buf = Vec::new();
+        let mut flows = HashSet::new();
+        for round in 0..8 {
+            for f in 0..50u64 {
+                synthetic_frame(&mut buf, f, round, &mut mix);
+                assert_eq!(fold(ones_sum(&buf[14..34])), 0xffff, "IPv4 header checksum");
+                let proto = buf[23];
+                assert_eq!(
+                    l4_checksum(&buf[26..30], &buf[30..34], proto, &buf[34..]),
+                    0,
+                    "transport checksum of flow {f}, round {round}"
+                );
+                let (sp, dp) = (be16(&buf, 34).unwrap(), be16(&buf, 36).unwrap());
+                flows.insert(flow_key(proto, &buf[26..30], sp, &buf[30..34], dp));
+            }
+        }
+        assert_eq!(flows.len(), 50);
+        assert_eq!((mix.tcp, mix.udp), (8 * 38, 8 * 12));
     }
 
     #[test]
