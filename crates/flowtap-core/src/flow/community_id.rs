@@ -203,6 +203,28 @@ pub fn community_id_v1_packet_digest(
     info: &PacketInfo,
     frame: &[u8],
 ) -> Option<[u8; 20]> {
+    let (len, sport, dport) = packet_tuple(info, frame)?;
+    let proto = info.ip_proto;
+    let (ports, one_way) = hashed_ports(proto, sport, dport);
+    Some(hash(
+        seed,
+        proto,
+        &info.src[..len],
+        &info.dst[..len],
+        ports,
+        one_way,
+    ))
+}
+
+/// Whether a packet has a Community ID (v1), without hashing: what
+/// [`community_id_v1_packet_digest`] returns `Some` for.
+pub fn community_id_v1_packet_defined(info: &PacketInfo, frame: &[u8]) -> bool {
+    packet_tuple(info, frame).is_some()
+}
+
+/// Address length and the ports (ICMP type and code) a packet's id hashes,
+/// or `None` when it has no id.
+fn packet_tuple(info: &PacketInfo, frame: &[u8]) -> Option<(usize, u16, u16)> {
     let len = match info.net {
         Net::Ipv4 => 4,
         Net::Ipv6 => 16,
@@ -236,20 +258,12 @@ pub fn community_id_v1_packet_digest(
         (p, _) if has_ports(p) => return None,
         _ => (0, 0),
     };
-    let (ports, one_way) = hashed_ports(proto, sport, dport);
-    Some(hash(
-        seed,
-        proto,
-        &info.src[..len],
-        &info.dst[..len],
-        ports,
-        one_way,
-    ))
+    Some((len, sport, dport))
 }
 
 /// The SCTP ports: the first four bytes of the IP payload, which the decoder
 /// leaves undecoded (`Transport::Other`).
-fn sctp_ports(info: &PacketInfo, frame: &[u8]) -> Option<(u16, u16)> {
+pub(crate) fn sctp_ports(info: &PacketInfo, frame: &[u8]) -> Option<(u16, u16)> {
     if info.ip_flags & ip_flags::FRAGMENT != 0 {
         return None;
     }

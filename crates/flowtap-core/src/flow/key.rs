@@ -2,7 +2,8 @@
 //! [`FlowKey`], and [`Side`] says which end sent the packet.
 //!
 //! Endpoints are ordered (address, then port), the smaller one first, so a
-//! key is canonical whatever the direction. Addresses are 16 bytes (IPv4 in
+//! key is canonical whatever the direction — except for one-way messages
+//! ([`FlowKey::directed`]), whose sender comes first. Addresses are 16 bytes (IPv4 in
 //! the first four, the rest zero, as in [`crate::decode::PacketInfo`]); the
 //! family is part of the key so an IPv4 address never equals an IPv6 one.
 //! The VLAN id is part of the key only when the caller asks for it (0
@@ -50,12 +51,34 @@ impl FlowKey {
         vlan: u16,
     ) -> (FlowKey, Side) {
         let ipv6 = src.len() != 4;
-        let (s, d) = (addr16(src), addr16(dst));
+        FlowKey::from_addrs(proto, ipv6, addr16(src), addr16(dst), sport, dport, vlan)
+    }
+
+    /// [`FlowKey::new`] for 16-byte addresses as [`crate::decode::PacketInfo`]
+    /// holds them (for IPv4 only the first four bytes count).
+    pub fn from_addrs(
+        proto: u8,
+        ipv6: bool,
+        src: [u8; 16],
+        dst: [u8; 16],
+        sport: u16,
+        dport: u16,
+        vlan: u16,
+    ) -> (FlowKey, Side) {
+        // Big-endian integers order as the bytes do; masking in registers
+        // (not zeroing bytes in memory) avoids a store-forwarding stall on
+        // this per-packet path.
+        let mask = if ipv6 { u128::MAX } else { u128::MAX << 96 };
+        let (s, d) = (
+            u128::from_be_bytes(src) & mask,
+            u128::from_be_bytes(dst) & mask,
+        );
+        let (src, dst) = (s.to_be_bytes(), d.to_be_bytes());
         let src_is_lo = (s, sport) <= (d, dport);
         let (lo, hi, side) = if src_is_lo {
-            ((s, sport), (d, dport), Side::Lo)
+            ((src, sport), (dst, dport), Side::Lo)
         } else {
-            ((d, dport), (s, sport), Side::Hi)
+            ((dst, dport), (src, sport), Side::Hi)
         };
         (
             FlowKey {
@@ -69,6 +92,30 @@ impl FlowKey {
             },
             side,
         )
+    }
+}
+
+impl FlowKey {
+    /// The key of a one-way message (an ICMP error, say) from `src:sport` to
+    /// `dst:dport`: not reordered, so the two directions are two flows, as
+    /// Zeek keys them (`is_one_way`). The sender is always [`Side::Lo`].
+    pub fn directed(
+        proto: u8,
+        src: &[u8],
+        dst: &[u8],
+        sport: u16,
+        dport: u16,
+        vlan: u16,
+    ) -> FlowKey {
+        FlowKey {
+            proto,
+            ipv6: src.len() != 4,
+            vlan,
+            lo_addr: addr16(src),
+            lo_port: sport,
+            hi_addr: addr16(dst),
+            hi_port: dport,
+        }
     }
 }
 

@@ -42,8 +42,9 @@
 //!   the dropped part. The repeat checks of `S`/`H`/`F`/`R` compare relative
 //!   sequence numbers modulo 2^32 (Zeek: 64-bit), which differs only for
 //!   repeats exactly a multiple of 4 GiB apart.
-//! * Size: 96 bytes, plus an 80-byte heap block allocated on the first
-//!   retransmission, zero window, bad checksum, gap or sequence wrap.
+//! * Size: 80 bytes, plus a heap block of about 100 bytes allocated on the
+//!   first retransmission, zero window, bad checksum, gap, sequence wrap,
+//!   SYN at a new sequence number, or history letter past the 16th.
 //!   No method panics; sequence arithmetic wraps as in Zeek's C++.
 
 use crate::decode::{tcp_flags, Net, PacketInfo, Transport};
@@ -63,14 +64,14 @@ pub const ZEEK_DEFAULT_LIKELY_SERVER_PORTS: &[u16] = &[
 /// Zeek's `TOO_LARGE_SEQ_DELTA`.
 const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
 
-// Zeek's TCP_Endpoint::HistoryMasks; a responder's are shifted by 16.
-const H_SYN: u32 = 0x1;
-const H_FIN: u32 = 0x2;
-const H_RST: u32 = 0x4;
-const H_FIN_RST: u32 = 0x8;
-const H_DATA: u32 = 0x10;
-const H_ACK: u32 = 0x20;
-const H_MULTI: u32 = 0x40;
+// Zeek's TCP_Endpoint::HistoryMasks; a responder's are shifted by 8.
+const H_SYN: u16 = 0x1;
+const H_FIN: u16 = 0x2;
+const H_RST: u16 = 0x4;
+const H_FIN_RST: u16 = 0x8;
+const H_DATA: u16 = 0x10;
+const H_ACK: u16 = 0x20;
+const H_MULTI: u16 = 0x40;
 
 // Scaled ("logarithmic") history letters, per endpoint.
 const K_CHECKSUM: usize = 0;
@@ -224,21 +225,24 @@ struct Endpoint {
     last_seq: u32,
     /// Highest ack received for this endpoint's data.
     ack_seq: u32,
-    /// Relative sequence numbers (mod 2^32) of the last SYN, FIN and RST.
-    last_syn: u32,
+    /// Relative sequence numbers (mod 2^32) of the last FIN and RST (the
+    /// last SYN's, almost always 0, is in `Rare`).
     last_fin: u32,
     last_rst: u32,
 }
 
-/// What most connections never need: 32-bit sequence wraps and the scaled
+/// What most connections never need: 32-bit sequence wraps, the scaled
 /// history counters (Zeek's `chk_cnt`/`gap_cnt`/`rxmt_cnt`/`win0_cnt` and
-/// their thresholds), per physical endpoint.
+/// their thresholds), a last SYN at a relative sequence number other than 0,
+/// per physical endpoint; and the history once it outgrows the inline bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rare {
     seq_wraps: [u32; 2],
     ack_wraps: [u32; 2],
     count: [[u32; 4]; 2],
     threshold: [[u32; 4]; 2],
+    last_syn: [u32; 2],
+    hist: [u8; HISTORY_CAPACITY],
 }
 
 impl Default for Rare {
@@ -248,9 +252,14 @@ impl Default for Rare {
             ack_wraps: [0; 2],
             count: [[0; 4]; 2],
             threshold: [[1; 4]; 2],
+            last_syn: [0; 2],
+            hist: [0; HISTORY_CAPACITY],
         }
     }
 }
+
+/// History letters kept inline; a longer history moves to `Rare`.
+const HIST_INLINE: usize = 16;
 
 /// One TCP connection's Zeek bookkeeping. See the module docs.
 ///
@@ -262,13 +271,14 @@ pub struct TcpConn {
     /// Zeek's connection `last_time` (0 before any packet).
     last_ts_ns: u64,
     rare: Option<Box<Rare>>,
-    /// Zeek's `hist_seen`: originator masks in bits 0-15, responder's in
-    /// 16-31, by the orientation at the time (a flip does not move them).
-    hist_seen: u32,
+    /// Zeek's `hist_seen`: originator masks in bits 0-7, responder's in
+    /// 8-15, by the orientation at the time (a flip does not move them).
+    hist_seen: u16,
     st: [u8; 2],
     flags: u8,
     hist_len: u8,
-    hist: [u8; HISTORY_CAPACITY],
+    /// The history while it is at most `HIST_INLINE` letters long.
+    hist: [u8; HIST_INLINE],
 }
 
 impl Default for TcpConn {
@@ -284,7 +294,6 @@ impl TcpConn {
                 start_seq: 0,
                 last_seq: 0,
                 ack_seq: 0,
-                last_syn: 0,
                 last_fin: 0,
                 last_rst: 0,
             }; 2],
@@ -294,7 +303,7 @@ impl TcpConn {
             st: [0; 2],
             flags: 0,
             hist_len: 0,
-            hist: [0; HISTORY_CAPACITY],
+            hist: [0; HIST_INLINE],
         }
     }
 
@@ -352,7 +361,12 @@ impl TcpConn {
     /// the responder, in the current orientation of each letter's time.
     pub fn history(&self) -> &str {
         // Only ASCII letters and '^' are ever stored.
-        std::str::from_utf8(&self.hist[..self.hist_len as usize]).unwrap_or("")
+        let len = self.hist_len as usize;
+        let bytes = match &self.rare {
+            Some(r) if len > HIST_INLINE => r.hist.get(..len),
+            _ => self.hist.get(..len),
+        };
+        std::str::from_utf8(bytes.unwrap_or(&[])).unwrap_or("")
     }
 
     /// Letters were dropped because the history reached [`HISTORY_CAPACITY`].
@@ -592,6 +606,10 @@ impl TcpConn {
         self.rare.as_ref().map_or(0, |r| r.ack_wraps[i])
     }
 
+    fn last_syn(&self, i: usize) -> u32 {
+        self.rare.as_ref().map_or(0, |r| r.last_syn[i])
+    }
+
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
     }
@@ -622,8 +640,16 @@ impl TcpConn {
 
     fn push_history(&mut self, c: u8) {
         let len = self.hist_len as usize;
-        if len < HISTORY_CAPACITY {
+        if len < HIST_INLINE {
             self.hist[len] = c;
+            self.hist_len += 1;
+        } else if len < HISTORY_CAPACITY {
+            let inline = self.hist;
+            let rare = self.rare_mut();
+            if len == HIST_INLINE {
+                rare.hist[..HIST_INLINE].copy_from_slice(&inline);
+            }
+            rare.hist[len] = c;
             self.hist_len += 1;
         } else {
             self.flags |= F_HIST_TRUNCATED;
@@ -656,7 +682,7 @@ impl TcpConn {
     /// Zeek's `TCP_Endpoint::CheckHistory`: records `code` unless its mask
     /// was seen; returns whether it was. Flips the roles of a connection
     /// that began with a SYN-ACK once an ACK or data shows up.
-    fn check_history(&mut self, i: usize, mask: u32, code: u8) -> bool {
+    fn check_history(&mut self, i: usize, mask: u16, code: u8) -> bool {
         if (code == b'A' || code == b'D') && self.history() == "H" {
             self.flip_roles();
             // "H^" becomes "^h", as if the missing SYN had been seen.
@@ -668,7 +694,7 @@ impl TcpConn {
         let (mask, code) = if self.is_orig_now(i) {
             (mask, code)
         } else {
-            (mask << 16, code.to_ascii_lowercase())
+            (mask << 8, code.to_ascii_lowercase())
         };
         if self.hist_seen & mask == 0 {
             self.hist_seen |= mask;
@@ -745,10 +771,12 @@ impl TcpConn {
         } else if bits == 1 {
             if f.syn() {
                 let code = if f.ack() { b'H' } else { b'S' };
-                if self.check_history(i, H_SYN, code) && rel_seq != self.ep[i].last_syn {
+                if self.check_history(i, H_SYN, code) && rel_seq != self.last_syn(i) {
                     self.add_history(i, code);
                 }
-                self.ep[i].last_syn = rel_seq;
+                if rel_seq != self.last_syn(i) {
+                    self.rare_mut().last_syn[i] = rel_seq;
+                }
             }
             if f.fin() {
                 // A FIN's number comes after the data it carries.
@@ -1171,7 +1199,7 @@ mod tests {
 
     #[test]
     fn small() {
-        assert!(std::mem::size_of::<TcpConn>() <= 96);
+        assert_eq!(std::mem::size_of::<TcpConn>(), 80);
     }
 
     #[test]
