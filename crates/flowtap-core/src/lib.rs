@@ -12,6 +12,7 @@
 //! proptest here and by the fuzz targets); damaged input is an [`Error`] with
 //! a stable [`Error::code`] or a packet flagged malformed/truncated.
 
+pub mod analyze;
 pub mod batch;
 pub mod capture;
 pub mod decode;

@@ -496,8 +496,9 @@ impl HttpParser {
     fn body_bytes(&mut self, dir: Direction, data: &[u8], gap: u64) {
         let cap = self.opts.body_capture;
         if let Some(b) = self.body_mut(dir) {
-            b.len += data.len() as u64 + gap;
-            b.gap_bytes += gap;
+            // Gap lengths come from the wire: counting saturates.
+            b.len = b.len.saturating_add(data.len() as u64).saturating_add(gap);
+            b.gap_bytes = b.gap_bytes.saturating_add(gap);
             let room = cap.saturating_sub(b.captured.len()).min(data.len());
             b.captured.extend_from_slice(&data[..room]);
         }
@@ -505,7 +506,7 @@ impl HttpParser {
 
     fn wire_bytes(&mut self, dir: Direction, n: u64) {
         if let Some(b) = self.body_mut(dir) {
-            b.wire_len += n;
+            b.wire_len = b.wire_len.saturating_add(n);
         }
     }
 
