@@ -13,11 +13,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class BindingCapture {
   /**
    * A source over a file, opened by the first `nextBatch()`. With
-   * `flows`, batches carry flow events instead of packets.
+   * `flows`, batches carry flow events instead of packets; with
+   * `analyze` also session records and stream pieces.
    */
-  static fromFile(path: string, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null): BindingCapture
+  static fromFile(path: string, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null, analyze?: BindingAnalyzeOptions | undefined | null): BindingCapture
   /** A source over bytes in memory (copied once, here). */
-  static fromBytes(bytes: Uint8Array, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null): BindingCapture
+  static fromBytes(bytes: Uint8Array, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null, analyze?: BindingAnalyzeOptions | undefined | null): BindingCapture
   /** Reads and decodes the next batch on the thread pool. */
   nextBatch(): Promise<BindingBatchResult>
   /** Totals so far (kept after close). */
@@ -33,6 +34,24 @@ export declare class BindingCapture {
  * the two sides cannot drift apart.
  */
 export declare function batchLayout(): BindingLayout
+
+/** Session and stream options. Validated by TypeScript; checked again here. */
+export interface BindingAnalyzeOptions {
+  /** Parsers to run: any of "http", "dns", "tls". @default all */
+  protocols?: Array<string>
+  /** Report reassembled stream pieces. @default false */
+  streams?: boolean
+  /** Hand flow events to JS as well. @default true */
+  flowEvents?: boolean
+  /** First body bytes kept per HTTP message. @default 0 */
+  bodyCaptureBytes?: number
+  /** Bytes delivered per stream direction. @default unlimited */
+  streamDepthBytes?: number
+  /** Out-of-order bytes buffered per direction. @default 1048576 */
+  maxOooBytes?: number
+  /** Out-of-order bytes buffered across all flows. @default 268435456 */
+  memcapBytes?: number
+}
 
 /**
  * One batch of packets in struct-of-arrays form. Column `c` of a width is
@@ -62,8 +81,12 @@ export interface BindingBatch {
  */
 export interface BindingBatchResult {
   batch?: BindingBatch
-  /** In flow mode: the flow events of this step. */
+  /** In flow and session mode: the flow events of this step. */
   flows?: BindingFlowBatch
+  /** In session mode: a JSON array of this step's session records. */
+  sessions?: string
+  /** With streams on: this step's reassembled stream pieces. */
+  streams?: BindingStreamBatch
   error?: BindingError
   done: boolean
 }
@@ -106,6 +129,8 @@ export interface BindingFlowBatch {
   text: string
   textEnd: Uint32Array
   cidLen: Uint8Array
+  /** The protocol the flow was parsed as (see [`SERVICES`]), on end events. */
+  service: Uint8Array
 }
 
 /** The flow batch layout, read once by TypeScript. */
@@ -114,6 +139,7 @@ export interface BindingFlowLayout {
   times: Array<string>
   connStates: Array<string>
   reasons: Array<string>
+  services: Array<string>
 }
 
 /** Flow tracking options; times in milliseconds. Validated by TypeScript. */
@@ -188,4 +214,33 @@ export interface BindingStats {
   position: number
 }
 
+/**
+ * Stream pieces in struct-of-arrays form: piece `i` belongs to flow
+ * `flow[i]` (its number; its `flow.start` event came first), direction
+ * `dir[i]` (0 orig, 1 resp), is `kind[i]` (0 data, 1 gap, 2 end) at stream
+ * offset `offset[i]`; data pieces are `data[start[i] … start[i] +
+ * length[i]]`, gaps have `length[i]` bytes and `reason[i]`, ends have
+ * `reason[i]` (see [`GAP_REASONS`] / [`END_REASONS`]).
+ */
+export interface BindingStreamBatch {
+  length: number
+  flow: Float64Array
+  dir: Uint8Array
+  kind: Uint8Array
+  reason: Uint8Array
+  offset: Float64Array
+  start: Float64Array
+  pieceLength: Float64Array
+  ts: BigUint64Array
+  data: Uint8Array
+}
+
+/** The stream batch's code lists, read once by TypeScript. */
+export interface BindingStreamLayout {
+  gapReasons: Array<string>
+  endReasons: Array<string>
+}
+
 export declare function flowLayout(): BindingFlowLayout
+
+export declare function streamLayout(): BindingStreamLayout

@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.BindingCapture = nativeBinding.BindingCapture
 module.exports.batchLayout = nativeBinding.batchLayout
 module.exports.flowLayout = nativeBinding.flowLayout
+module.exports.streamLayout = nativeBinding.streamLayout

@@ -4,6 +4,9 @@
  *   flowtap stats FILE [--json]      totals of a capture
  *   flowtap packets FILE [--limit N] one JSON object per packet (NDJSON)
  *   flowtap flows FILE               one Zeek conn.log-style JSON object per flow
+ *   flowtap sessions FILE            one Zeek http/dns/ssl.log-style JSON object per session
+ *   flowtap follow FILE --flow A-B --direction orig|resp
+ *                                    the reassembled bytes of one side of a TCP flow
  *
  * Exit codes: 0 success, 1 the capture is damaged or unreadable (what was
  * read before the damage is still printed), 2 usage error.
@@ -15,11 +18,18 @@ import { statSync } from 'node:fs'
 import { FlowtapError, InvalidArgumentError } from './errors.js'
 import type { FlowEnd } from './flows.js'
 import { openPcap, type CaptureStats } from './source.js'
+import { connLog, ZeekLogs } from './zeek.js'
 
 const USAGE = `usage:
   flowtap stats FILE [--json]       packets, bytes, link types, protocols, time range, malformed count
   flowtap packets FILE [--limit N]  one JSON object per packet per line (NDJSON)
   flowtap flows FILE                one JSON object per finished flow, Zeek conn.log fields, in start order
+  flowtap sessions FILE             one JSON object per HTTP/DNS transaction and TLS session ("log": http|dns|ssl),
+                                    Zeek's http.log/dns.log/ssl.log fields
+  flowtap follow FILE --flow ADDR:PORT-ADDR:PORT --direction orig|resp
+                                    the reassembled bytes one side of a TCP flow sent, raw, to stdout
+                                    (IPv6 in brackets: [fd00::1]:80; either endpoint first; gaps skipped,
+                                    counted on stderr)
   flowtap --help | --version`
 
 class UsageError extends Error {}
@@ -29,31 +39,72 @@ interface Args {
   file: string
   json: boolean
   limit: number | undefined
+  flow: [Endpoint, Endpoint] | undefined
+  direction: 'orig' | 'resp' | undefined
+}
+
+interface Endpoint {
+  addr: string
+  port: number
+}
+
+const COMMANDS = ['stats', 'packets', 'flows', 'sessions', 'follow']
+
+/** `1.2.3.4:80` or `[fd00::1]:80`. */
+function parseEndpoint(s: string): Endpoint {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s) ?? /^([0-9.]+):(\d+)$/.exec(s)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || port > 65535) throw new UsageError(`--flow: bad endpoint ${s} (ADDR:PORT, IPv6 as [ADDR]:PORT)`)
+  return { addr: m[1]!.toLowerCase(), port }
+}
+
+function parseFlow(v: string | undefined): [Endpoint, Endpoint] {
+  if (!v) throw new UsageError('--flow takes SRC:PORT-DST:PORT')
+  // The separator is the dash after a port: `a:1-b:2`, `[::1]:1-[::2]:2`.
+  const m = /^(.+?:\d+)-(.+:\d+)$/.exec(v)
+  if (!m) throw new UsageError(`--flow takes SRC:PORT-DST:PORT, got ${v}`)
+  return [parseEndpoint(m[1]!), parseEndpoint(m[2]!)]
 }
 
 function parseArgs(argv: string[]): Args {
   const positional: string[] = []
   let json = false
   let limit: number | undefined
+  let flow: [Endpoint, Endpoint] | undefined
+  let direction: 'orig' | 'resp' | undefined
+  const value = (a: string, i: number): [string | undefined, number] =>
+    a.includes('=') ? [a.slice(a.indexOf('=') + 1), i] : [argv[i + 1], i + 1]
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '--json') json = true
     else if (a === '--limit' || a.startsWith('--limit=')) {
-      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]
+      const [v, j] = value(a, i)
+      i = j
       const n = Number(v)
       if (v === undefined || !Number.isInteger(n) || n < 0) throw new UsageError(`--limit takes a whole number, got ${v ?? 'nothing'}`)
       limit = n
+    } else if (a === '--flow' || a.startsWith('--flow=')) {
+      const [v, j] = value(a, i)
+      i = j
+      flow = parseFlow(v)
+    } else if (a === '--direction' || a.startsWith('--direction=')) {
+      const [v, j] = value(a, i)
+      i = j
+      if (v !== 'orig' && v !== 'resp') throw new UsageError(`--direction takes orig or resp, got ${v ?? 'nothing'}`)
+      direction = v
     } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`)
     else positional.push(a)
   }
   const [command, file, ...rest] = positional
   if (!command) throw new UsageError('missing command')
-  if (command !== 'stats' && command !== 'packets' && command !== 'flows') throw new UsageError(`unknown command ${command}`)
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command ${command}`)
   if (!file) throw new UsageError(`${command}: missing FILE`)
   if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`)
-  if (json && command !== 'stats') throw new UsageError('--json goes with stats (packets always prints JSON)')
+  if (json && command !== 'stats') throw new UsageError('--json goes with stats (the other commands always print JSON)')
   if (limit !== undefined && command !== 'packets') throw new UsageError('--limit goes with packets')
-  return { command, file, json, limit }
+  if ((flow || direction) && command !== 'follow') throw new UsageError('--flow and --direction go with follow')
+  if (command === 'follow' && (!flow || !direction)) throw new UsageError('follow needs --flow and --direction')
+  return { command, file, json, limit, flow, direction }
 }
 
 /** A one-line progress bar on stderr, for large files on a terminal. */
@@ -189,47 +240,24 @@ async function runPackets(a: Args): Promise<number> {
   return 0
 }
 
-const PROTO: Record<number, string> = { 6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'icmp' }
-
-function seconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6
-}
-
-/** A finished flow with the field names of Zeek's conn.log JSON. */
-function connLog(f: FlowEnd): Record<string, unknown> {
-  return {
-    ts: seconds(f.startNs),
-    uid: f.uid,
-    'id.orig_h': f.orig.addr,
-    'id.orig_p': f.orig.port,
-    'id.resp_h': f.resp.addr,
-    'id.resp_p': f.resp.port,
-    proto: PROTO[f.proto] ?? String(f.proto),
-    service: '',
-    duration: seconds(f.durationNs),
-    orig_bytes: f.origBytes,
-    resp_bytes: f.respBytes,
-    conn_state: f.connState,
-    history: f.history,
-    orig_pkts: f.origStats.packets,
-    orig_ip_bytes: f.origStats.ipBytes,
-    resp_pkts: f.respStats.packets,
-    resp_ip_bytes: f.respStats.ipBytes,
-    community_id: f.communityId,
-    end_reason: f.reason,
-  }
+/** Report a damaged capture after printing what was read before it. */
+function damaged(a: Args, e: unknown): number {
+  if (!(e instanceof FlowtapError)) throw e
+  process.stderr.write(`flowtap: ${a.file}: ${e.message} [${e.code}]\n`)
+  return 1
 }
 
 async function runFlows(a: Args): Promise<number> {
   // Flows end in any order; they are printed in the order they started,
   // holding a finished flow until every flow that started before it ended.
+  // Sessions are parsed (and dropped) so that `service` is filled.
   const order = new Map<string, number>()
   const done = new Map<number, FlowEnd>()
   let started = 0
   let next = 0
   try {
-    for await (const events of openPcap(a.file).flowBatches()) {
-      for (const ev of events) {
+    for await (const { flows } of openPcap(a.file).analysisBatches()) {
+      for (const ev of flows) {
         if (ev.type === 'flow.start') {
           order.set(ev.uid, started++)
           continue
@@ -246,11 +274,71 @@ async function runFlows(a: Args): Promise<number> {
       if (out) await write(out)
     }
   } catch (e) {
-    if (!(e instanceof FlowtapError)) throw e
-    process.stderr.write(`flowtap: ${a.file}: ${e.message} [${e.code}]\n`)
-    return 1
+    return damaged(a, e)
   }
   return 0
+}
+
+async function runSessions(a: Args): Promise<number> {
+  const logs = new ZeekLogs()
+  try {
+    for await (const batch of openPcap(a.file).sessionBatches()) {
+      let out = ''
+      for (const s of batch) for (const line of logs.lines(s)) out += JSON.stringify(line) + '\n'
+      if (out) await write(out)
+    }
+  } catch (e) {
+    return damaged(a, e)
+  }
+  return 0
+}
+
+function sameEndpoint(x: { addr: string; port: number }, y: Endpoint): boolean {
+  return x.port === y.port && x.addr.toLowerCase() === y.addr
+}
+
+async function runFollow(a: Args): Promise<number> {
+  const [p, q] = a.flow!
+  let uid: string | undefined
+  let bytes = 0
+  let gaps = 0
+  let gapBytes = 0
+  try {
+    for await (const batch of openPcap(a.file).streamBatches()) {
+      const out: Uint8Array[] = []
+      for (const c of batch) {
+        const f = c.flow
+        if (uid === undefined) {
+          const match = (sameEndpoint(f.orig, p) && sameEndpoint(f.resp, q)) || (sameEndpoint(f.orig, q) && sameEndpoint(f.resp, p))
+          if (!match) continue
+          // The first flow with these endpoints; a later reuse of the same
+          // ports is another flow.
+          uid = f.uid
+        }
+        if (f.uid !== uid || c.direction !== a.direction) continue
+        if (c.type === 'stream.data') {
+          out.push(c.bytes)
+          bytes += c.bytes.length
+        } else if (c.type === 'stream.gap') {
+          gaps++
+          gapBytes += c.length
+        }
+      }
+      for (const chunk of out) if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once('drain', () => r()))
+    }
+  } catch (e) {
+    return damaged(a, e)
+  }
+  if (uid === undefined) {
+    process.stderr.write(`flowtap: ${a.file}: no TCP flow between ${fmt(p)} and ${fmt(q)}\n`)
+    return 1
+  }
+  if (gaps > 0) process.stderr.write(`flowtap: ${uid} ${a.direction}: ${bytes} bytes written, ${gaps} gaps (${gapBytes} bytes) skipped\n`)
+  return 0
+}
+
+function fmt(e: Endpoint): string {
+  return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -276,6 +364,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (args.command === 'stats') return await runStats(args)
     if (args.command === 'flows') return await runFlows(args)
+    if (args.command === 'sessions') return await runSessions(args)
+    if (args.command === 'follow') return await runFollow(args)
     return await runPackets(args)
   } catch (e) {
     if (e instanceof InvalidArgumentError) {

@@ -89,7 +89,16 @@ export interface FlowEnd extends FlowBase {
   readonly origBytes: number
   readonly respBytes: number
   readonly durationNs: bigint
+  /**
+   * Zeek's `service`: the protocol the flow was parsed as (`http`, `dns`,
+   * `ssl`), by content. Empty from {@link PacketSource.flows}, which parses
+   * nothing; filled when sessions are parsed.
+   */
+  readonly service: FlowService
 }
+
+/** Zeek's conn.log `service` names of the built-in parsers. */
+export type FlowService = '' | 'http' | 'dns' | 'ssl'
 
 /** A flow event; `switch (ev.type)` narrows it. */
 export type FlowEvent = FlowStart | FlowEnd
@@ -261,6 +270,10 @@ class FlowEndView extends FlowView implements FlowEnd {
   get durationNs(): bigint {
     return this.b.times[this.i * T_STRIDE + T_DURATION]!
   }
+  get service(): FlowService {
+    const s = this.b.service[this.i]!
+    return (s === 0 ? '' : (layout.services[s - 1] ?? '')) as FlowService
+  }
   toJSON(): Record<string, unknown> {
     return {
       ...this.baseJson(this.type),
@@ -270,6 +283,7 @@ class FlowEndView extends FlowView implements FlowEnd {
       origBytes: this.origBytes,
       respBytes: this.respBytes,
       durationNs: nsString(this.durationNs),
+      service: this.service,
     }
   }
 }

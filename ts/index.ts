@@ -9,6 +9,29 @@
 export { openPcap, PacketSource } from './source.js'
 export type { OpenOptions, IterateOptions, CaptureStats, FlowTimeouts } from './source.js'
 export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
+export type {
+  DnsMessage,
+  DnsQuestion,
+  DnsRData,
+  DnsRecord,
+  DnsTransaction,
+  HttpBody,
+  HttpRequest,
+  HttpResponse,
+  HttpTransaction,
+  SessionAnomaly,
+  SessionEvent,
+  SessionOptions,
+  SessionProtocol,
+  TlsCertificate,
+  TlsCertificates,
+  TlsClientHello,
+  TlsEnd,
+  TlsRecordCounts,
+  TlsServerHello,
+} from './sessions.js'
+export type { GapReason, StreamData, StreamEnd, StreamEndReason, StreamEvent, StreamFlow, StreamGap } from './streams.js'
+export type { FlowService } from './flows.js'
 export type { ConnState, FlowCounters, FlowEndReason, FlowEndpoint, FlowEnd, FlowEvent, FlowOptions, FlowStart } from './flows.js'
 export type {
   BatchColumns,

@@ -7,6 +7,7 @@
  */
 import binding from '../binding/index.js'
 import type {
+  BindingAnalyzeOptions,
   BindingBatch,
   BindingBatchResult,
   BindingCapture,
@@ -14,8 +15,10 @@ import type {
   BindingFlowOptions,
   BindingOpenOptions,
   BindingStats,
+  BindingStreamBatch,
 } from '../binding/index.js'
 
+export type { BindingAnalyzeOptions, BindingStreamBatch }
 export type { BindingBatch, BindingBatchResult, BindingCapture, BindingFlowBatch, BindingFlowOptions, BindingOpenOptions, BindingStats }
 
 export const native = binding as typeof import('../binding/index.js')

@@ -15,10 +15,13 @@ import {
   native,
   type BindingBatchResult,
   type BindingCapture,
+  type BindingAnalyzeOptions,
   type BindingFlowOptions,
   type BindingOpenOptions,
   type BindingStats,
 } from './native.js'
+import { sessionEvents, toBindingAnalyzeOptions, type SessionEvent, type SessionOptions, type SessionProtocol } from './sessions.js'
+import { StreamAssembler, type StreamEvent } from './streams.js'
 import { linkTypeName, Packet, PacketBatch, type LinkTypeName } from './packet.js'
 
 /** Options of {@link openPcap}. */
@@ -124,6 +127,50 @@ function toStats(s: BindingStats): CaptureStats {
     lastTimestampNs: s.lastTsNs,
     position: s.position,
   }
+}
+
+/** An async iterator over the items of a pass. */
+function batchIterator<T>(pass: Pass<T>): AsyncIterableIterator<T> {
+  const it: AsyncIterableIterator<T> = {
+    async next(): Promise<IteratorResult<T>> {
+      const b = await pass.next()
+      return b !== undefined ? { value: b, done: false } : { value: undefined, done: true }
+    },
+    async return(): Promise<IteratorResult<T>> {
+      pass.close()
+      return { value: undefined, done: true }
+    },
+    [Symbol.asyncIterator]() {
+      return it
+    },
+  }
+  return it
+}
+
+/** An async iterator over the elements of the arrays another yields. */
+function flatten<T>(batches: AsyncIterableIterator<T[]>): AsyncIterableIterator<T> {
+  let pending: T[] = []
+  let at = 0
+  const it: AsyncIterableIterator<T> = {
+    async next(): Promise<IteratorResult<T>> {
+      while (at >= pending.length) {
+        const r = await batches.next()
+        if (r.done) return { value: undefined, done: true }
+        pending = r.value
+        at = 0
+      }
+      return { value: pending[at++]!, done: false }
+    },
+    async return(): Promise<IteratorResult<T>> {
+      pending = []
+      await batches.return?.()
+      return { value: undefined, done: true }
+    },
+    [Symbol.asyncIterator]() {
+      return it
+    },
+  }
+  return it
 }
 
 type Settled<T> = { item?: T; error?: FlowtapError; done: boolean }
@@ -239,6 +286,7 @@ export class PacketSource implements AsyncIterable<Packet> {
   private options: BindingOpenOptions
   private openOptions: OpenOptions
   private flowDefaults: FlowOptions = {}
+  private sessionDefaults: SessionOptions = {}
   private readonly active = new Set<Pass<unknown>>()
   private lastStats: CaptureStats | undefined
   private lastCapture: BindingCapture | undefined
@@ -330,14 +378,15 @@ export class PacketSource implements AsyncIterable<Packet> {
     signal: AbortSignal | undefined,
     take: (r: BindingBatchResult) => T | undefined,
     flows?: BindingFlowOptions,
+    analyze?: BindingAnalyzeOptions,
   ): Pass<T> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG', 'signal must be an AbortSignal')
     }
     const cap =
       this.path !== undefined
-        ? native.BindingCapture.fromFile(this.path, this.options, flows)
-        : native.BindingCapture.fromBytes(this.bytes!, this.options, flows)
+        ? native.BindingCapture.fromFile(this.path, this.options, flows, analyze)
+        : native.BindingCapture.fromBytes(this.bytes!, this.options, flows, analyze)
     this.lastCapture = cap
     this.lastStats = undefined
     const pass = new Pass(this, cap, signal, take)
@@ -441,21 +490,7 @@ export class PacketSource implements AsyncIterable<Packet> {
    */
   flowBatches(options?: IterateOptions & FlowOptions): AsyncIterableIterator<FlowEvent[]> {
     const flowOpts = toBindingFlowOptions(flowOptionsOf(this.flowDefaults, options))
-    const pass = this.start(options?.signal, (r) => (r.flows ? flowEvents(r.flows) : undefined), flowOpts)
-    const it: AsyncIterableIterator<FlowEvent[]> = {
-      async next(): Promise<IteratorResult<FlowEvent[]>> {
-        const b = await pass.next()
-        return b ? { value: b, done: false } : { value: undefined, done: true }
-      },
-      async return(): Promise<IteratorResult<FlowEvent[]>> {
-        pass.close()
-        return { value: undefined, done: true }
-      },
-      [Symbol.asyncIterator]() {
-        return it
-      },
-    }
-    return it
+    return batchIterator(this.start(options?.signal, (r) => (r.flows ? flowEvents(r.flows) : undefined), flowOpts))
   }
 
   /**
@@ -472,29 +507,126 @@ export class PacketSource implements AsyncIterable<Packet> {
    * ```
    */
   flows(options?: IterateOptions & FlowOptions): AsyncIterableIterator<FlowEvent> {
-    const batches = this.flowBatches(options)
-    let pending: FlowEvent[] = []
-    let at = 0
-    const it: AsyncIterableIterator<FlowEvent> = {
-      async next(): Promise<IteratorResult<FlowEvent>> {
-        while (at >= pending.length) {
-          const r = await batches.next()
-          if (r.done) return { value: undefined, done: true }
-          pending = r.value
-          at = 0
-        }
-        return { value: pending[at++]!, done: false }
-      },
-      async return(): Promise<IteratorResult<FlowEvent>> {
-        pending = []
-        await batches.return?.()
-        return { value: undefined, done: true }
-      },
-      [Symbol.asyncIterator]() {
-        return it
-      },
-    }
-    return it
+    return flatten(this.flowBatches(options))
+  }
+
+  /** The binding options of an analysis pass (sessions, streams). */
+  private analyzeOptions(options: (IterateOptions & FlowOptions & SessionOptions) | undefined, streams: boolean) {
+    const all = flowOptionsOf(this.flowDefaults, options) as FlowOptions & SessionOptions
+    const session: SessionOptions = overlay(this.sessionDefaults, {
+      protocols: all.protocols,
+      bodyCaptureBytes: all.bodyCaptureBytes,
+      streamDepthBytes: all.streamDepthBytes,
+      maxOooBytes: all.maxOooBytes,
+      memcapBytes: all.memcapBytes,
+    })
+    return { flows: toBindingFlowOptions(all), analyze: toBindingAnalyzeOptions(session, streams) }
+  }
+
+  /**
+   * Session events in batches, one array per native step. Flows and
+   * reassembly run as for {@link PacketSource.flows}; each flow's parser is
+   * chosen by its first bytes.
+   */
+  sessionBatches(options?: IterateOptions & FlowOptions & SessionOptions): AsyncIterableIterator<SessionEvent[]> {
+    const { flows, analyze } = this.analyzeOptions(options, false)
+    analyze.flowEvents = false
+    return batchIterator(this.start(options?.signal, (r) => (r.sessions ? sessionEvents(r.sessions) : undefined), flows, analyze))
+  }
+
+  /**
+   * Every session event: HTTP transactions (request and response paired,
+   * pipelining and keep-alive included), DNS transactions (UDP and TCP),
+   * TLS ClientHello/ServerHello (SNI, ALPN, versions, ciphers, JA3/JA3S)
+   * and the end of each TLS session, plus `session.anomaly` events where a
+   * session's bytes break the protocol.
+   *
+   * @example
+   * ```ts
+   * for await (const s of openPcap('trace.pcap').sessions()) {
+   *   if (s.type === 'http') console.log(s.request?.method, s.request?.uri, s.response?.status)
+   * }
+   * ```
+   */
+  sessions(options?: IterateOptions & FlowOptions & SessionOptions): AsyncIterableIterator<SessionEvent> {
+    return flatten(this.sessionBatches(options))
+  }
+
+  /**
+   * Flow, session and stream events of one pass, per native step: what
+   * the CLI uses to fill the flows' `service` while printing sessions.
+   * @internal
+   */
+  analysisBatches(
+    options?: IterateOptions & FlowOptions & SessionOptions,
+  ): AsyncIterableIterator<{ flows: FlowEvent[]; sessions: SessionEvent[] }> {
+    const { flows, analyze } = this.analyzeOptions(options, false)
+    return batchIterator(
+      this.start(
+        options?.signal,
+        (r) => ({ flows: r.flows ? flowEvents(r.flows) : [], sessions: r.sessions ? sessionEvents(r.sessions) : [] }),
+        flows,
+        analyze,
+      ),
+    )
+  }
+
+  /** Reassembled stream events in batches, one array per native step. */
+  streamBatches(options?: IterateOptions & FlowOptions & SessionOptions): AsyncIterableIterator<StreamEvent[]> {
+    const { flows, analyze } = this.analyzeOptions({ protocols: [], ...options }, true)
+    const assembler = new StreamAssembler()
+    return batchIterator(
+      this.start(
+        options?.signal,
+        (r) => {
+          const out = assembler.take(r.flows ? flowEvents(r.flows) : [], r.streams)
+          return out.length > 0 ? out : undefined
+        },
+        flows,
+        analyze,
+      ),
+    )
+  }
+
+  /**
+   * The reassembled TCP streams: per flow and direction, `stream.data`
+   * in order (retransmissions once, overlaps resolved first-data-wins),
+   * `stream.gap` for bytes that will never come (never captured, or given
+   * up at a buffer bound), and `stream.end`. Parsers run too when
+   * `protocols` asks for them (default: none).
+   *
+   * @example
+   * ```ts
+   * for await (const c of openPcap('trace.pcap').streams()) {
+   *   if (c.type === 'stream.data') process.stdout.write(c.bytes)
+   * }
+   * ```
+   */
+  streams(options?: IterateOptions & FlowOptions & SessionOptions): AsyncIterableIterator<StreamEvent> {
+    return flatten(this.streamBatches(options))
+  }
+
+  /** Parsers to run in {@link PacketSource.sessions}. */
+  protocols(list: SessionProtocol[]): this {
+    return this.setSessions({ protocols: list })
+  }
+
+  /** First body bytes kept per HTTP message. */
+  bodyCaptureBytes(bytes: number): this {
+    return this.setSessions({ bodyCaptureBytes: bytes })
+  }
+
+  /** Reassembly bounds: per-direction depth and out-of-order bytes, and the memcap across flows. */
+  reassembly(limits: Pick<SessionOptions, 'streamDepthBytes' | 'maxOooBytes' | 'memcapBytes'>): this {
+    if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError('ERR_INVALID_ARG', 'reassembly takes an object')
+    return this.setSessions(limits)
+  }
+
+  private setSessions(o: SessionOptions): this {
+    const next = overlay(this.sessionDefaults, o)
+    toBindingAnalyzeOptions(next, false)
+    this.sessionDefaults = next
+    return this
   }
 
   /** Same as {@link PacketSource.packets} with no options. */

@@ -14,17 +14,18 @@ use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use flowtap_core::analyze::{AnalyzeOptions, Analyzer};
 use flowtap_core::batch::PacketBatch;
-use flowtap_core::flow::tracker::{FlowOptions, FlowTracker};
 use flowtap_core::source::{PacketSource, SourceOptions, SourceStats};
 use napi::bindgen_prelude::{AsyncTask, Uint8Array};
 use napi::{Env, ScopedTask};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
-use crate::binding_flows::{BindingFlowBatch, BindingFlowOptions};
+use crate::binding_flows::{BindingAnalyzeOptions, BindingFlowOptions};
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
+use crate::binding_sessions::BindingEvents;
 use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
 
 enum Input {
@@ -33,7 +34,7 @@ enum Input {
 }
 
 enum State {
-    Pending(Input, SourceOptions, Option<FlowOptions>),
+    Pending(Input, SourceOptions, Option<AnalyzeOptions>),
     Open(Pipeline),
     /// Open failed or the source was closed; reads end.
     Ended,
@@ -45,15 +46,20 @@ struct Pipeline {
     keep_bytes: bool,
     /// Counted by the decoding stage.
     stats: SourceStats,
-    /// In flow mode, the tracker the decoded packets go through; batches
-    /// then carry flow events instead of packets.
-    tracker: Option<Box<FlowTracker>>,
+    /// In flow/session mode, the analyzer the decoded packets go through;
+    /// batches then carry its events instead of packets.
+    tracker: Option<Box<Analyzer>>,
+    /// The input ended and the flows still open are being ended, at most
+    /// [`FINISH_STEP`] per call; the read error to report afterwards.
+    finishing: Option<Option<BindingError>>,
 }
 
 struct Shared {
     state: State,
     /// An invalid option, reported by the first `nextBatch()`.
     invalid: Option<BindingError>,
+    /// Hand flow events to JS (a session-only consumer does not want them).
+    flow_events: bool,
     /// Published after every batch under their own lock, so `stats()` on the
     /// JS thread never waits for a batch being read.
     totals: Arc<Mutex<Totals>>,
@@ -100,29 +106,43 @@ impl BindingCapture {
         input: Input,
         options: Option<BindingOpenOptions>,
         flows: Option<BindingFlowOptions>,
+        analyze: Option<BindingAnalyzeOptions>,
     ) -> Self {
         let options = options.unwrap_or_default();
         let (mut opts, mut invalid) = match options.to_core() {
             Ok(o) => (o, None),
             Err(e) => (SourceOptions::default(), Some(e)),
         };
+        let flows = match (flows, &analyze) {
+            (None, Some(_)) => Some(BindingFlowOptions::default()),
+            (f, _) => f,
+        };
         let flow_opts = match flows.map(|f| f.to_core()) {
             None => None,
             Some(Ok(f)) => {
-                // Flow mode hands out no packet bytes.
+                // Flow and session modes hand out no packet bytes.
                 opts.keep_bytes = false;
-                Some(f)
+                match analyze.as_ref().map(|a| a.to_core(f)) {
+                    None => Some(AnalyzeOptions::flows_only(f)),
+                    Some(Ok(a)) => Some(a),
+                    Some(Err(e)) => {
+                        invalid.get_or_insert(e);
+                        None
+                    }
+                }
             }
             Some(Err(e)) => {
                 invalid.get_or_insert(e);
                 None
             }
         };
+        let flow_events = analyze.as_ref().and_then(|a| a.flow_events).unwrap_or(true);
         let totals = Arc::new(Mutex::new(Totals::default()));
         BindingCapture {
             shared: Arc::new(Mutex::new(Shared {
                 state: State::Pending(input, opts, flow_opts),
                 invalid,
+                flow_events,
                 totals: Arc::clone(&totals),
             })),
             totals,
@@ -130,14 +150,16 @@ impl BindingCapture {
     }
 
     /// A source over a file, opened by the first `nextBatch()`. With
-    /// `flows`, batches carry flow events instead of packets.
+    /// `flows`, batches carry flow events instead of packets; with
+    /// `analyze` also session records and stream pieces.
     #[napi(factory)]
     pub fn from_file(
         path: String,
         options: Option<BindingOpenOptions>,
         flows: Option<BindingFlowOptions>,
+        analyze: Option<BindingAnalyzeOptions>,
     ) -> Self {
-        Self::with(Input::File(path), options, flows)
+        Self::with(Input::File(path), options, flows, analyze)
     }
 
     /// A source over bytes in memory (copied once, here).
@@ -146,8 +168,9 @@ impl BindingCapture {
         bytes: Uint8Array,
         options: Option<BindingOpenOptions>,
         flows: Option<BindingFlowOptions>,
+        analyze: Option<BindingAnalyzeOptions>,
     ) -> Self {
-        Self::with(Input::Bytes(bytes.to_vec()), options, flows)
+        Self::with(Input::Bytes(bytes.to_vec()), options, flows, analyze)
     }
 
     /// Reads and decodes the next batch on the thread pool.
@@ -182,7 +205,7 @@ impl BindingCapture {
 pub enum Outcome {
     Batch(PacketBatch),
     /// Built on the pool thread; only the JS values are made in `resolve`.
-    Flows(Box<BindingFlowBatch>),
+    Events(Box<BindingEvents>),
     Error(BindingError),
     Done,
 }
@@ -230,7 +253,8 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
             reader,
             keep_bytes,
             stats: SourceStats::default(),
-            tracker: flow_opts.map(|o| Box::new(FlowTracker::new(o))),
+            tracker: flow_opts.map(|o| Box::new(Analyzer::new(o))),
+            finishing: None,
         });
         binding_pool::opened();
     }
@@ -240,44 +264,39 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
     };
     // `last`: the reader has said its last word.
     let (outcome, position, last) = loop {
+        if let (Some(deferred), Some(t)) = (p.finishing.as_mut(), p.tracker.as_mut()) {
+            let done = t.finish_some(FINISH_STEP);
+            if done {
+                s.invalid = deferred.take();
+            }
+            break (Outcome::Events(events(t, s.flow_events)), None, done);
+        }
         match (p.reader.recv(), p.tracker.as_mut()) {
             (Read::Batch(mut b, pos), None) => {
                 b.decode_rows(&mut p.stats, p.keep_bytes);
                 break (Outcome::Batch(b), Some(pos), false);
             }
-            (Read::Batch(mut b, pos), Some(t)) => {
-                b.decode_rows_each(&mut p.stats, false, |f, i| t.on_packet(f, i));
+            (Read::Batch(b, pos), Some(t)) => {
+                b.decode_each(&mut p.stats, |f, i| t.on_packet(f, i));
                 binding_pool::recycle(b);
-                let events = t.take_events();
-                if !events.is_empty() {
-                    break (Outcome::Flows(Box::new(events.into())), Some(pos), false);
+                if t.pending_events() > 0 {
+                    break (Outcome::Events(events(t, s.flow_events)), Some(pos), false);
                 }
                 lock(&s.totals).position = pos;
             }
             (Read::End(pos), None) => break (Outcome::Done, Some(pos), true),
-            (Read::End(pos), Some(t)) => {
-                // The flows still open end with the input; their events
-                // come in this last batch.
-                t.finish();
-                break (
-                    Outcome::Flows(Box::new(t.take_events().into())),
-                    Some(pos),
-                    true,
-                );
+            (Read::End(pos), Some(_)) => {
+                // The flows still open end with the input, a step at a time.
+                p.finishing = Some(None);
+                lock(&s.totals).position = pos;
             }
             (Read::Failed(e, pos), None) => {
                 break (Outcome::Error(BindingError::from(&e)), Some(pos), true)
             }
-            (Read::Failed(e, pos), Some(t)) => {
-                // Flows read before the damage end first; the error follows
-                // on the next call.
-                t.finish();
-                s.invalid = Some(BindingError::from(&e));
-                break (
-                    Outcome::Flows(Box::new(t.take_events().into())),
-                    Some(pos),
-                    true,
-                );
+            (Read::Failed(e, pos), Some(_)) => {
+                // Flows read before the damage end first; the error follows.
+                p.finishing = Some(Some(BindingError::from(&e)));
+                lock(&s.totals).position = pos;
             }
             (Read::Panicked, _) => {
                 let e = BindingError::internal("panic while reading a capture");
@@ -296,6 +315,16 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         s.end();
     }
     outcome
+}
+
+/// Flows ended per call once the input is over: a table of a million flows
+/// ends in batches, not in one array of a million events.
+const FINISH_STEP: usize = 16_384;
+
+/// The analyzer's events so far, in their boundary form.
+fn events(a: &mut Analyzer, flow_events: bool) -> Box<BindingEvents> {
+    let (events, arena) = a.take_events();
+    Box::new(BindingEvents::new(events, arena, flow_events))
 }
 
 impl<'task> ScopedTask<'task> for NextBatch {
@@ -317,24 +346,39 @@ impl<'task> ScopedTask<'task> for NextBatch {
             Outcome::Batch(b) => BindingBatchResult {
                 batch: Some(BindingBatch::new(env, b)?),
                 flows: None,
+                sessions: None,
+                streams: None,
                 error: None,
                 done: false,
             },
-            Outcome::Flows(events) => BindingBatchResult {
-                batch: None,
-                flows: Some(*events),
-                error: None,
-                done: false,
-            },
+            Outcome::Events(events) => {
+                let BindingEvents {
+                    flows,
+                    sessions,
+                    streams,
+                } = *events;
+                BindingBatchResult {
+                    batch: None,
+                    flows: Some(flows),
+                    sessions,
+                    streams,
+                    error: None,
+                    done: false,
+                }
+            }
             Outcome::Error(e) => BindingBatchResult {
                 batch: None,
                 flows: None,
+                sessions: None,
+                streams: None,
                 error: Some(e),
                 done: true,
             },
             Outcome::Done => BindingBatchResult {
                 batch: None,
                 flows: None,
+                sessions: None,
+                streams: None,
                 error: None,
                 done: true,
             },

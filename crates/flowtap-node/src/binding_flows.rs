@@ -2,7 +2,10 @@
 //! `nextBatch()`: numbers in typed arrays, the strings of all events in one
 //! JS string.
 
+use flowtap_core::analyze::{AnalyzeOptions, Protocols};
 use flowtap_core::flow::tracker::{EndReason, FlowEvent, FlowOptions};
+use flowtap_core::reassembly::ReassemblyOptions;
+use flowtap_core::session::{Protocol, SessionOptions};
 use napi::bindgen_prelude::{BigUint64Array, Float64Array, Uint16Array, Uint32Array, Uint8Array};
 use napi_derive::napi;
 
@@ -73,6 +76,75 @@ impl BindingFlowOptions {
     }
 }
 
+/// Session and stream options. Validated by TypeScript; checked again here.
+#[napi(object)]
+#[derive(Default, Clone)]
+pub struct BindingAnalyzeOptions {
+    /// Parsers to run: any of "http", "dns", "tls". @default all
+    pub protocols: Option<Vec<String>>,
+    /// Report reassembled stream pieces. @default false
+    pub streams: Option<bool>,
+    /// Hand flow events to JS as well. @default true
+    pub flow_events: Option<bool>,
+    /// First body bytes kept per HTTP message. @default 0
+    pub body_capture_bytes: Option<u32>,
+    /// Bytes delivered per stream direction. @default unlimited
+    pub stream_depth_bytes: Option<f64>,
+    /// Out-of-order bytes buffered per direction. @default 1048576
+    pub max_ooo_bytes: Option<f64>,
+    /// Out-of-order bytes buffered across all flows. @default 268435456
+    pub memcap_bytes: Option<f64>,
+}
+
+impl BindingAnalyzeOptions {
+    pub fn to_core(&self, flows: FlowOptions) -> Result<AnalyzeOptions, BindingError> {
+        let bad = |m: String| BindingError {
+            code: "ERR_INVALID_ARG".into(),
+            message: m,
+            offset: None,
+        };
+        let bytes = |name: &str, v: Option<f64>, default: u64| -> Result<u64, BindingError> {
+            match v {
+                None => Ok(default),
+                Some(x) if (1.0..=9.0e15).contains(&x) && x.fract() == 0.0 => Ok(x as u64),
+                Some(x) => Err(bad(format!("{name} must be a positive integer, got {x}"))),
+            }
+        };
+        let protocols = match &self.protocols {
+            None => Protocols::ALL,
+            Some(list) => {
+                let mut p = Protocols::NONE;
+                for name in list {
+                    match name.as_str() {
+                        "http" => p.http = true,
+                        "dns" => p.dns = true,
+                        "tls" => p.tls = true,
+                        other => return Err(bad(format!("unknown protocol {other:?}"))),
+                    }
+                }
+                p
+            }
+        };
+        let r = ReassemblyOptions::default();
+        let d = AnalyzeOptions::default();
+        Ok(AnalyzeOptions {
+            flows,
+            reassembly: ReassemblyOptions {
+                max_ooo_bytes: bytes("maxOooBytes", self.max_ooo_bytes, r.max_ooo_bytes)?,
+                depth: bytes("streamDepthBytes", self.stream_depth_bytes, r.depth)?,
+                ..r
+            },
+            memcap: bytes("memcapBytes", self.memcap_bytes, d.memcap)?,
+            sessions: SessionOptions {
+                body_capture: self.body_capture_bytes.unwrap_or(0) as usize,
+                ..SessionOptions::default()
+            },
+            protocols,
+            streams: self.streams.unwrap_or(false),
+        })
+    }
+}
+
 /// Numbers per event in [`BindingFlowBatch::counts`], in this order. They
 /// are exact as doubles (below 2^53); the nanosecond times, which are not,
 /// travel as `bigint`s in [`TIMES`].
@@ -132,10 +204,28 @@ pub struct BindingFlowBatch {
     pub text: String,
     pub text_end: Uint32Array,
     pub cid_len: Uint8Array,
+    /// The protocol the flow was parsed as (see [`SERVICES`]), on end events.
+    pub service: Uint8Array,
 }
 
-impl From<Vec<FlowEvent>> for BindingFlowBatch {
-    fn from(events: Vec<FlowEvent>) -> Self {
+/// `service` codes: 0 for none, then an index + 1 into this list (Zeek's
+/// conn.log names).
+pub const SERVICES: &[&str] = &["http", "dns", "ssl"];
+
+fn service_code(p: Option<Protocol>) -> u8 {
+    match p {
+        None => 0,
+        Some(Protocol::Http) => 1,
+        Some(Protocol::Dns) => 2,
+        Some(Protocol::Tls) => 3,
+    }
+}
+
+impl BindingFlowBatch {
+    /// The batch of `events`, each with the protocol its flow was parsed as.
+    pub fn new<'a>(
+        events: impl ExactSizeIterator<Item = (&'a FlowEvent, Option<Protocol>)>,
+    ) -> Self {
         let n = events.len();
         let mut kind = Vec::with_capacity(n);
         let mut reason = Vec::with_capacity(n);
@@ -150,7 +240,9 @@ impl From<Vec<FlowEvent>> for BindingFlowBatch {
         let mut text = String::with_capacity(n * (UID_LEN + 30 + 8));
         let mut text_end = Vec::with_capacity(n);
         let mut cid_len = Vec::with_capacity(n);
-        for ev in &events {
+        let mut service = Vec::with_capacity(n);
+        for (ev, parsed_as) in events {
+            service.push(service_code(parsed_as));
             let (r, k, why) = match ev {
                 FlowEvent::Start(r) => (r, 0u8, 0u8),
                 FlowEvent::End(r, why) => (r, 1, reason_code(*why)),
@@ -214,6 +306,7 @@ impl From<Vec<FlowEvent>> for BindingFlowBatch {
             text,
             text_end: Uint32Array::new(text_end),
             cid_len: Uint8Array::new(cid_len),
+            service: Uint8Array::new(service),
         }
     }
 }
@@ -236,6 +329,7 @@ pub struct BindingFlowLayout {
     pub times: Vec<String>,
     pub conn_states: Vec<String>,
     pub reasons: Vec<String>,
+    pub services: Vec<String>,
 }
 
 #[napi]
@@ -246,5 +340,6 @@ pub fn flow_layout() -> BindingFlowLayout {
         times: v(TIMES),
         conn_states: v(CONN_STATES),
         reasons: v(REASONS),
+        services: v(SERVICES),
     }
 }

@@ -12,6 +12,7 @@ use napi_derive::napi;
 use crate::binding_error::BindingError;
 use crate::binding_flows::BindingFlowBatch;
 use crate::binding_pool::{give_back, Returned};
+use crate::binding_sessions::BindingStreamBatch;
 
 /// Options of a capture source. Validated by the TypeScript layer; the
 /// binding clamps nothing silently and rejects out-of-range values.
@@ -126,8 +127,12 @@ impl<'env> BindingBatch<'env> {
 #[napi(object, object_from_js = false)]
 pub struct BindingBatchResult<'env> {
     pub batch: Option<BindingBatch<'env>>,
-    /// In flow mode: the flow events of this step.
+    /// In flow and session mode: the flow events of this step.
     pub flows: Option<BindingFlowBatch>,
+    /// In session mode: a JSON array of this step's session records.
+    pub sessions: Option<String>,
+    /// With streams on: this step's reassembled stream pieces.
+    pub streams: Option<BindingStreamBatch>,
     pub error: Option<BindingError>,
     pub done: bool,
 }

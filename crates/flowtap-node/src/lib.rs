@@ -9,10 +9,13 @@
 mod binding_capture;
 mod binding_error;
 mod binding_flows;
+mod binding_json;
 mod binding_pool;
 mod binding_reader;
+mod binding_sessions;
 mod binding_types;
 
 pub use binding_capture::BindingCapture;
 pub use binding_flows::flow_layout;
+pub use binding_sessions::stream_layout;
 pub use binding_types::batch_layout;
