@@ -56,7 +56,7 @@ corpusTest('flowtap sessions: http.log of a browsing trace matches Zeek field fo
   for (const z of zeek) {
     const o = byKey.get(key(z))
     t.truthy(o, key(z))
-    for (const f of fields) t.is(dash(o?.[f]), z[f], `${key(z)} ${f}`)
+    for (const f of fields) t.is(dash(o?.[f]), z[f] ?? '', `${key(z)} ${f}`)
   }
 })
 
@@ -71,13 +71,13 @@ corpusTest('flowtap sessions: dns.log of a browsing trace matches Zeek (unicast 
   for (const z of zeek) {
     const o = byKey.get(key(z))
     t.truthy(o, key(z))
-    for (const f of ['qtype_name', 'qclass_name', 'rcode_name']) t.is(dash(o?.[f]), z[f], `${key(z)} ${f}`)
-    for (const f of ['TC', 'RD']) t.is(o?.[f] ? 'T' : 'F', z[f], `${key(z)} ${f}`)
+    for (const f of ['qtype_name', 'qclass_name', 'rcode_name']) t.is(dash(o?.[f]), z[f] ?? '', `${key(z)} ${f}`)
+    for (const f of ['TC', 'RD']) t.is(o?.[f] ? 'T' : 'F', z[f] ?? '', `${key(z)} ${f}`)
     const answers = (o?.answers as string[] | null) ?? []
     // Zeek sets AA and RA while logging answers, so a response without
     // answers says F whatever its flags; flowtap reports the flags.
-    if (answers.length) for (const f of ['AA', 'RA']) t.is(o?.[f] ? 'T' : 'F', z[f], `${key(z)} ${f}`)
-    t.is(answers.length ? answers.join(',') : '-', z.answers, `${key(z)} answers`)
+    if (answers.length) for (const f of ['AA', 'RA']) t.is(o?.[f] ? 'T' : 'F', z[f] ?? '', `${key(z)} ${f}`)
+    t.is(answers.length ? answers.join(',') : '-', z.answers ?? '', `${key(z)} answers`)
   }
 })
 
