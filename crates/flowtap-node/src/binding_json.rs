@@ -23,8 +23,12 @@ impl Default for Json {
 
 impl Json {
     pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    pub fn with_capacity(bytes: usize) -> Self {
         Json {
-            buf: String::new(),
+            buf: String::with_capacity(bytes),
             first: Vec::new(),
         }
     }
@@ -104,12 +108,30 @@ impl Json {
 
     pub fn item_num(&mut self, v: u64) {
         self.sep();
-        let _ = write!(self.buf, "{v}");
+        self.digits(v.min(1 << 53));
     }
 
     pub fn num(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self.buf, "{}", v.min(1 << 53));
+        self.digits(v.min(1 << 53));
+    }
+
+    /// `v` in decimal (the formatting machinery costs more than the
+    /// digits; records hold many numbers).
+    fn digits(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        // ASCII digits.
+        self.buf
+            .push_str(std::str::from_utf8(&tmp[i..]).unwrap_or("0"));
     }
 
     pub fn opt_num(&mut self, k: &str, v: Option<u64>) {
@@ -122,7 +144,9 @@ impl Json {
     /// A nanosecond time (or any u64), as a decimal string.
     pub fn ns(&mut self, k: &str, v: u64) {
         self.key(k);
-        let _ = write!(self.buf, "\"{v}\"");
+        self.buf.push('"');
+        self.digits(v);
+        self.buf.push('"');
     }
 
     pub fn bool(&mut self, k: &str, v: bool) {
@@ -140,9 +164,12 @@ impl Json {
 
     pub fn hex(&mut self, k: &str, v: &[u8]) {
         self.key(k);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.buf.reserve(v.len() * 2 + 2);
         self.buf.push('"');
-        for b in v {
-            let _ = write!(self.buf, "{b:02x}");
+        for &b in v {
+            self.buf.push(HEX[(b >> 4) as usize] as char);
+            self.buf.push(HEX[(b & 15) as usize] as char);
         }
         self.buf.push('"');
     }

@@ -42,7 +42,9 @@ impl BindingEvents {
                 AnalyzeEvent::Flow(..) => {}
                 AnalyzeEvent::Session(rec) => {
                     let j = json.get_or_insert_with(|| {
-                        let mut j = Json::new();
+                        // Records average about 1.5 KB of JSON; growing the
+                        // buffer from empty would copy it a dozen times.
+                        let mut j = Json::with_capacity(events.len() * 512);
                         j.begin_arr();
                         j
                     });

@@ -4,6 +4,8 @@
 //! A number without a name is printed as the registry's generic form
 //! (`TYPE65280`, `CLASS3`, `unknown-0x1234`).
 
+use std::borrow::Cow;
+
 use super::Protocol;
 
 pub fn protocol_name(p: Protocol) -> &'static str {
@@ -15,8 +17,8 @@ pub fn protocol_name(p: Protocol) -> &'static str {
 }
 
 /// DNS RR type mnemonic (RFC 1035 and successors, IANA registry).
-pub fn dns_type_name(t: u16) -> String {
-    let name = match t {
+pub fn dns_type_name(t: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match t {
         1 => "A",
         2 => "NS",
         3 => "MD",
@@ -77,24 +79,23 @@ pub fn dns_type_name(t: u16) -> String {
         257 => "CAA",
         32768 => "TA",
         32769 => "DLV",
-        _ => return format!("TYPE{t}"),
-    };
-    name.to_string()
+        _ => return Cow::Owned(format!("TYPE{t}")),
+    })
 }
 
-pub fn dns_class_name(c: u16) -> String {
-    match c {
-        1 => "C_INTERNET".into(),
-        3 => "C_CHAOS".into(),
-        4 => "C_HESIOD".into(),
-        254 => "C_NONE".into(),
-        255 => "C_ANY".into(),
-        _ => format!("CLASS{c}"),
-    }
+pub fn dns_class_name(c: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match c {
+        1 => "C_INTERNET",
+        3 => "C_CHAOS",
+        4 => "C_HESIOD",
+        254 => "C_NONE",
+        255 => "C_ANY",
+        _ => return Cow::Owned(format!("CLASS{c}")),
+    })
 }
 
-pub fn dns_rcode_name(r: u16) -> String {
-    let name = match r {
+pub fn dns_rcode_name(r: u16) -> Cow<'static, str> {
+    Cow::Borrowed(match r {
         0 => "NOERROR",
         1 => "FORMERR",
         2 => "SERVFAIL",
@@ -107,9 +108,8 @@ pub fn dns_rcode_name(r: u16) -> String {
         9 => "NOTAUTH",
         10 => "NOTZONE",
         16 => "BADVERS",
-        _ => return format!("RCODE{r}"),
-    };
-    name.to_string()
+        _ => return Cow::Owned(format!("RCODE{r}")),
+    })
 }
 
 /// `SSLv3`, `TLSv10` … `TLSv13` as Zeek prints them; drafts of TLS 1.3
