@@ -286,9 +286,7 @@ impl BindingFlowBatch {
             let before = text.len();
             text.push_str(&r.community_id());
             cid_len.push((text.len() - before) as u8);
-            if let Some(t) = &r.tcp {
-                text.push_str(t.history());
-            }
+            text.push_str(r.history());
             text_end.push(text.len() as u32);
         }
         BindingFlowBatch {
