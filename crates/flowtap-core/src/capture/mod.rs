@@ -10,6 +10,7 @@
 
 mod interfaces;
 mod reader;
+pub mod writer;
 
 pub use interfaces::TsResolution;
 pub use reader::{CaptureFormat, CaptureReader, ReaderOptions};
