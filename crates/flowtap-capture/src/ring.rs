@@ -1,0 +1,382 @@
+//! AF_PACKET TPACKET_V3 receive ring.
+//!
+//! Contract: [`Ring::open`] returns a typed error (ERR_PERMISSION,
+//! ERR_NO_SUCH_INTERFACE, ERR_IO) before any packet is read. [`Ring::next_block`]
+//! waits at most `timeout` and returns a [`Block`] borrowed from the ring;
+//! dropping it hands the block back to the kernel. Only one block is live at
+//! a time (`&mut self`), which is what makes the unsafe reads sound.
+//!
+//! Unsafe, and why: the ring is memory shared with the kernel (mmap). A block
+//! belongs to user space only while its `block_status` has TP_STATUS_USER;
+//! we read that with Acquire ordering, read frames only inside the block
+//! (every offset and length taken from the header is bounds-checked against
+//! the block size, so a bad header cannot make us read outside the mapping),
+//! then write TP_STATUS_KERNEL with Release ordering so the kernel sees our
+//! reads finished before it reuses the block.
+
+use std::ffi::CString;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::CaptureError;
+
+/// Ring configuration. Defaults: 4 MiB blocks x 16 (64 MiB), 2048-byte frame
+/// hint, 50 ms block timeout (latency bound on a quiet link), snaplen 65535,
+/// not promiscuous, loopback de-duplication on.
+#[derive(Debug, Clone)]
+pub struct RingConfig {
+    pub block_size: u32,
+    pub block_count: u32,
+    pub frame_size: u32,
+    pub block_timeout_ms: u32,
+    pub snaplen: u32,
+    pub promiscuous: bool,
+    /// Drop PACKET_OUTGOING copies on loopback interfaces (each packet on
+    /// `lo` is otherwise seen twice).
+    pub dedup_loopback: bool,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            block_size: 1 << 22,
+            block_count: 16,
+            frame_size: 2048,
+            block_timeout_ms: 50,
+            snaplen: 65535,
+            promiscuous: false,
+            dedup_loopback: true,
+        }
+    }
+}
+
+/// Cumulative statistics (the kernel resets its counters on each read; we add).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RingStats {
+    pub packets: u64,
+    pub drops: u64,
+    pub freeze_q_cnt: u64,
+}
+
+/// One captured frame, borrowed from a ring block.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub ts_ns: u64,
+    pub data: &'a [u8],
+    pub origlen: u32,
+    pub vlan_tci: Option<u16>,
+}
+
+pub struct Ring {
+    fd: libc::c_int,
+    map: *mut u8,
+    map_len: usize,
+    cfg: RingConfig,
+    next: u32,
+    loopback: bool,
+    stats: RingStats,
+}
+
+// The ring owns its fd and mapping; nothing else aliases them.
+unsafe impl Send for Ring {}
+
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+
+fn last_err(context: &'static str) -> CaptureError {
+    let source = io::Error::last_os_error();
+    match source.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => CaptureError::Permission(source),
+        _ => CaptureError::Io { context, source },
+    }
+}
+
+fn setopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, v: &T) -> libc::c_int {
+    // SAFETY: v points to a live T of the given size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    }
+}
+
+impl Ring {
+    /// Opens a ring on `iface`; fanout (group, mode flags) optional.
+    pub fn open(iface: &str, cfg: RingConfig, fanout: Option<u32>) -> Result<Self, CaptureError> {
+        let name = CString::new(iface).map_err(|_| CaptureError::NoSuchInterface(iface.into()))?;
+        // SAFETY: name is a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(CaptureError::NoSuchInterface(iface.into()));
+        }
+        let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+        // SAFETY: plain syscall.
+        let fd =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        if fd < 0 {
+            return Err(last_err("socket(AF_PACKET)"));
+        }
+        let mut ring = Ring {
+            fd,
+            map: std::ptr::null_mut(),
+            map_len: 0,
+            next: 0,
+            loopback: iface == "lo",
+            stats: RingStats::default(),
+            cfg,
+        };
+        ring.setup(ifindex, fanout)?;
+        Ok(ring)
+    }
+
+    fn setup(&mut self, ifindex: u32, fanout: Option<u32>) -> Result<(), CaptureError> {
+        let fd = self.fd;
+        let v3: libc::c_int = 2; // TPACKET_V3 in enum tpacket_versions
+        if setopt(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &v3) < 0 {
+            return Err(last_err("PACKET_VERSION"));
+        }
+        let c = &self.cfg;
+        let req = libc::tpacket_req3 {
+            tp_block_size: c.block_size,
+            tp_block_nr: c.block_count,
+            tp_frame_size: c.frame_size,
+            tp_frame_nr: (c.block_size / c.frame_size.max(1)).saturating_mul(c.block_count),
+            tp_retire_blk_tov: c.block_timeout_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        if setopt(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req) < 0 {
+            return Err(last_err("PACKET_RX_RING"));
+        }
+        let len = c.block_size as usize * c.block_count as usize;
+        // SAFETY: mapping the ring the kernel just allocated for this fd.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_LOCKED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_err("mmap"));
+        }
+        self.map = p as *mut u8;
+        self.map_len = len;
+        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: sll is a valid sockaddr_ll of the given size.
+        let r = unsafe {
+            libc::bind(
+                fd,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(last_err("bind"));
+        }
+        if self.cfg.promiscuous {
+            // SAFETY: zeroed packet_mreq is valid.
+            let mut mr: libc::packet_mreq = unsafe { std::mem::zeroed() };
+            mr.mr_ifindex = ifindex as i32;
+            mr.mr_type = libc::PACKET_MR_PROMISC as u16;
+            if setopt(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mr) < 0 {
+                return Err(last_err("PACKET_ADD_MEMBERSHIP"));
+            }
+        }
+        if let Some(arg) = fanout {
+            let arg = arg as libc::c_int;
+            if setopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg) < 0 {
+                return Err(last_err("PACKET_FANOUT"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Attaches a classic BPF program (SO_ATTACH_FILTER).
+    pub fn attach_filter(&mut self, prog: &crate::bpf::Program) -> Result<(), CaptureError> {
+        let insns = prog.insns();
+        let fprog = libc::sock_fprog {
+            len: insns.len() as u16,
+            filter: insns.as_ptr() as *mut libc::sock_filter,
+        };
+        if setopt(self.fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog) < 0 {
+            return Err(last_err("SO_ATTACH_FILTER"));
+        }
+        Ok(())
+    }
+
+    fn block_status(&self, idx: u32) -> &AtomicU32 {
+        // SAFETY: idx < block_count; block_status is a u32 at offset 8 of
+        // tpacket_block_desc (version u32, offset_to_priv u32, then hdr),
+        // 4-aligned inside a page-aligned block.
+        unsafe {
+            &*(self
+                .map
+                .add(idx as usize * self.cfg.block_size as usize + 8)
+                as *const AtomicU32)
+        }
+    }
+
+    /// Waits up to `timeout` for a filled block.
+    pub fn next_block(&mut self, timeout: Duration) -> Result<Option<Block<'_>>, CaptureError> {
+        if self.block_status(self.next).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+            let mut pfd = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN | libc::POLLERR,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    return Ok(None);
+                }
+                return Err(CaptureError::Io {
+                    context: "poll",
+                    source: e,
+                });
+            }
+            if self.block_status(self.next).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+                return Ok(None);
+            }
+        }
+        let idx = self.next;
+        self.next = (self.next + 1) % self.cfg.block_count;
+        let bs = self.cfg.block_size as usize;
+        // SAFETY: the block is ours (TP_STATUS_USER, Acquire) until Block drops.
+        let data = unsafe { std::slice::from_raw_parts(self.map.add(idx as usize * bs), bs) };
+        Ok(Some(Block {
+            ring: self,
+            idx,
+            data,
+        }))
+    }
+
+    /// Cumulative statistics; accumulates the kernel's reset-on-read counters.
+    pub fn stats(&mut self) -> Result<RingStats, CaptureError> {
+        // SAFETY: zeroed tpacket_stats_v3 is valid.
+        let mut s: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: s and len are valid for the call.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                &mut s as *mut _ as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(last_err("PACKET_STATISTICS"));
+        }
+        // tp_packets counts drops too.
+        self.stats.packets += u64::from(s.tp_packets);
+        self.stats.drops += u64::from(s.tp_drops);
+        self.stats.freeze_q_cnt += u64::from(s.tp_freeze_q_cnt);
+        Ok(self.stats)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: map/fd are owned by this ring and no Block outlives it.
+        unsafe {
+            if !self.map.is_null() {
+                libc::munmap(self.map as *mut libc::c_void, self.map_len);
+            }
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// A block owned by user space; returned to the kernel on drop.
+pub struct Block<'r> {
+    ring: &'r Ring,
+    idx: u32,
+    data: &'r [u8],
+}
+
+impl<'r> Block<'r> {
+    fn u32_at(&self, off: usize) -> Option<u32> {
+        let b = self.data.get(off..off.checked_add(4)?)?;
+        Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The frames in this block; stops at the first malformed header.
+    pub fn frames(&self) -> impl Iterator<Item = Frame<'_>> + '_ {
+        // tpacket_hdr_v1: num_pkts at 12, offset_to_first_pkt at 16.
+        let num = self.u32_at(12).unwrap_or(0);
+        let mut off = self.u32_at(16).unwrap_or(0) as usize;
+        let mut left = num;
+        std::iter::from_fn(move || loop {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let f = self.frame_at(off)?;
+            let next = self.u32_at(off)? as usize;
+            off = if next == 0 {
+                usize::MAX / 2
+            } else {
+                off.checked_add(next)?
+            };
+            if let Some(fr) = f {
+                return Some(fr);
+            }
+        })
+    }
+
+    /// tpacket3_hdr: next_offset 0, sec 4, nsec 8, snaplen 12, len 16,
+    /// status 20, mac 24 (u16), net 26, then hv1 { rxhash 28, vlan_tci 32,
+    /// vlan_tpid 36 }, and the sockaddr_ll after TPACKET_ALIGN(sizeof hdr).
+    /// Returns Some(None) for a frame skipped by loopback de-duplication.
+    fn frame_at(&self, off: usize) -> Option<Option<Frame<'_>>> {
+        let sec = self.u32_at(off + 4)?;
+        let nsec = self.u32_at(off + 8)?;
+        let snap = self.u32_at(off + 12)?;
+        let len = self.u32_at(off + 16)?;
+        let status = self.u32_at(off + 20)?;
+        let mac = self.data.get(off + 24..off + 26)?;
+        let mac = u16::from_ne_bytes([mac[0], mac[1]]) as usize;
+        let tci = self.u32_at(off + 32)?;
+        let start = off.checked_add(mac)?;
+        let data = self.data.get(start..start.checked_add(snap as usize)?)?;
+        if self.ring.loopback && self.ring.cfg.dedup_loopback {
+            // sockaddr_ll at TPACKET_ALIGN(sizeof(tpacket3_hdr)=48); sll_pkttype at +10.
+            let pkttype = *self.data.get(off + 48 + 10)?;
+            if pkttype == libc::PACKET_OUTGOING {
+                return Some(None);
+            }
+        }
+        Some(Some(Frame {
+            ts_ns: u64::from(sec) * 1_000_000_000 + u64::from(nsec),
+            data,
+            origlen: len,
+            vlan_tci: (status & TP_STATUS_VLAN_VALID != 0).then_some(tci as u16),
+        }))
+    }
+}
+
+impl Drop for Block<'_> {
+    fn drop(&mut self) {
+        self.ring
+            .block_status(self.idx)
+            .store(TP_STATUS_KERNEL, Ordering::Release);
+    }
+}
