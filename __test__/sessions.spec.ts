@@ -81,6 +81,26 @@ corpusTest('flowtap sessions: dns.log of a browsing trace matches Zeek (unicast 
   }
 })
 
+corpusTest('flowtap sessions: ssl.log lines match Zeek on TLS 1.2, 1.3 and ECH', (t) => {
+  const cases: [string, string][] = [
+    ['zeek_tls_tls-fragmented-handshake.pcap', 'scripts.base.protocols.ssl.fragment'],
+    ['zeek_tls_tls13_wolfssl.pcap', 'scripts.base.protocols.ssl.tls13_encrypted_handshake_events'],
+    ['zeek_tls_tls13-ech.pcap', 'scripts.base.protocols.ssl.tls13-encrypted-client-hello'],
+  ]
+  for (const [name, dir] of cases) {
+    const ours = sessionsCli(corpus(name)).filter((l) => l.log === 'ssl')
+    const zeek = zeekLog(join(corpusDir, 'expected', `${name}.source`, dir, 'ssl.log'))
+    t.is(ours.length, zeek.length, name)
+    for (const z of zeek) {
+      const o = ours.find((l) => String(l['id.orig_p']) === z['id.orig_p'])
+      t.truthy(o, `${name} ${z['id.orig_p']}`)
+      for (const f of ['version', 'cipher', 'server_name', 'next_protocol']) t.is(dash(o?.[f]), z[f] ?? '', `${name} ${f}`)
+      t.is(o?.established ? 'T' : 'F', z.established ?? '', `${name} established`)
+      t.regex(String(o?.ja4), /^t1[23][di]\d{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/)
+    }
+  }
+})
+
 corpusTest('sessions() pairs pipelined requests and responses in order', async (t) => {
   const events = await collect(openPcap(corpus('zeek_http_pipelined-requests.pcap')).sessions())
   const http = events.filter((e): e is Extract<SessionEvent, { type: 'http' }> => e.type === 'http')
