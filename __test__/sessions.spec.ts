@@ -235,3 +235,24 @@ test('flows() leaves service empty; it parses nothing', async (t) => {
   t.true(ends.length > 0)
   for (const e of ends) t.is(e.service, '')
 })
+
+test('stats().analysis counts what the analysis layers did and every bound they hit', async (t) => {
+  const src = openPcap(example('loopback-http-dns.pcapng'))
+  await collect(src.sessions())
+  const a = src.stats().analysis
+  t.truthy(a)
+  t.is(a?.httpTransactions, 4)
+  t.is(a?.dnsTransactions, 3)
+  t.is(a?.memcapLimit, 256 * 1024 * 1024)
+  t.is(a?.memcapUsed, 0)
+  t.is(a?.gaps, 0)
+  t.true((a?.streamBytes ?? 0) > 10_000)
+  t.true((a?.parsedHttp ?? 0) >= 3)
+  const tight = openPcap(example('loopback-http-dns.pcapng'))
+  await collect(tight.streams({ streamDepthBytes: 100 }))
+  const d = tight.stats().analysis
+  t.true((d?.beyondDepthBytes ?? 0) > 0)
+  t.true((d?.gaps ?? 0) > 0)
+  await collect(tight.packets())
+  t.is(tight.stats().analysis, undefined)
+})

@@ -35,6 +35,40 @@ export declare class BindingCapture {
  */
 export declare function batchLayout(): BindingLayout
 
+/**
+ * Counters of flow tracking, reassembly and parsing, so that every bound
+ * that was hit is visible (see `AnalyzeStats`, `FlowStats` and
+ * `MemcapStats` in the core).
+ */
+export interface BindingAnalysisStats {
+  flows: number
+  activeFlows: number
+  flowsEvicted: number
+  notTracked: number
+  fragments: number
+  parsedHttp: number
+  parsedDns: number
+  parsedTls: number
+  unparsed: number
+  httpTransactions: number
+  dnsTransactions: number
+  tlsHellos: number
+  anomalies: number
+  streamBytes: number
+  gaps: number
+  gapBytes: number
+  memcapLimit: number
+  memcapUsed: number
+  memcapPeak: number
+  memcapHits: number
+  /** Of connections already finished: */
+  oooLimitHits: number
+  retransmittedBytes: number
+  inconsistentOverlaps: number
+  afterEndBytes: number
+  beyondDepthBytes: number
+}
+
 /** Session and stream options. Validated by TypeScript; checked again here. */
 export interface BindingAnalyzeOptions {
   /** Parsers to run: any of "http", "dns", "tls". @default all */
@@ -212,6 +246,8 @@ export interface BindingStats {
   lastTsNs?: bigint
   /** Byte offset of the next unread record. */
   position: number
+  /** In flow and session mode: the analysis layers' counters. */
+  analysis?: BindingAnalysisStats
 }
 
 /**

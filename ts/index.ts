@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 export { openPcap, PacketSource } from './source.js'
-export type { OpenOptions, IterateOptions, CaptureStats, FlowTimeouts } from './source.js'
+export type { AnalysisStats, OpenOptions, IterateOptions, CaptureStats, FlowTimeouts } from './source.js'
 export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
 export type {
   DnsMessage,

@@ -71,6 +71,49 @@ export interface CaptureStats {
   lastTimestampNs: bigint | undefined
   /** Byte offset of the next unread record. */
   position: number
+  /** From {@link PacketSource.flows}, `sessions()` and `streams()`: the analysis layers' counters. */
+  analysis: AnalysisStats | undefined
+}
+
+/**
+ * Counters of flow tracking, TCP reassembly and session parsing: every
+ * bound that was hit shows here (and, where it cut a stream or a session,
+ * as an event on that flow).
+ */
+export interface AnalysisStats {
+  flows: number
+  activeFlows: number
+  /** Flows pushed out of a full table (`maxFlows`). */
+  flowsEvicted: number
+  /** Packets in no flow (not IP, or no usable IP header). */
+  notTracked: number
+  /** IP fragments counted in no flow (buffered, dropped, or not reassembled). */
+  fragments: number
+  /** Flows given to each parser, and flows no parser claimed. */
+  parsedHttp: number
+  parsedDns: number
+  parsedTls: number
+  unparsed: number
+  httpTransactions: number
+  dnsTransactions: number
+  tlsHellos: number
+  /** `session.anomaly` events. */
+  anomalies: number
+  /** TCP payload delivered in order, and what was given up as gaps. */
+  streamBytes: number
+  gaps: number
+  gapBytes: number
+  /** The reassembly memcap: its limit, bytes held now, the most ever held, and how often it was hit. */
+  memcapLimit: number
+  memcapUsed: number
+  memcapPeak: number
+  memcapHits: number
+  /** Of connections already finished: out-of-order limit hits, retransmitted bytes, overlaps with different data, bytes after FIN/RST, bytes past the depth. */
+  oooLimitHits: number
+  retransmittedBytes: number
+  inconsistentOverlaps: number
+  afterEndBytes: number
+  beyondDepthBytes: number
 }
 
 const U32_MAX = 0xffff_ffff
@@ -126,6 +169,7 @@ function toStats(s: BindingStats): CaptureStats {
     firstTimestampNs: s.firstTsNs,
     lastTimestampNs: s.lastTsNs,
     position: s.position,
+    analysis: s.analysis ? { ...s.analysis } : undefined,
   }
 }
 

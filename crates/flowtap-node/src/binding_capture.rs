@@ -26,7 +26,9 @@ use crate::binding_flows::{BindingAnalyzeOptions, BindingFlowOptions};
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
 use crate::binding_sessions::BindingEvents;
-use crate::binding_types::{BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats};
+use crate::binding_types::{
+    BindingAnalysisStats, BindingBatch, BindingBatchResult, BindingOpenOptions, BindingStats,
+};
 
 enum Input {
     File(String),
@@ -70,6 +72,7 @@ struct Totals {
     format: Option<&'static str>,
     stats: SourceStats,
     position: u64,
+    analysis: Option<BindingAnalysisStats>,
 }
 
 impl Shared {
@@ -185,7 +188,7 @@ impl BindingCapture {
     #[napi]
     pub fn stats(&self) -> BindingStats {
         let t = lock(&self.totals);
-        BindingStats::new(&t.stats, t.format, t.position)
+        BindingStats::new(&t.stats, t.format, t.position, t.analysis.clone())
     }
 
     /// Releases the file and buffers. Reads after this report the end.
@@ -304,8 +307,12 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
             }
         }
     };
+    let analysis = p.tracker.as_deref().map(BindingAnalysisStats::of);
     let mut t = lock(&s.totals);
     t.stats.clone_from(&p.stats);
+    if analysis.is_some() {
+        t.analysis = analysis;
+    }
     if let Some(pos) = position {
         t.position = pos;
     }

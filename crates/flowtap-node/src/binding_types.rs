@@ -166,11 +166,89 @@ pub struct BindingStats {
     pub last_ts_ns: Option<BigInt>,
     /// Byte offset of the next unread record.
     pub position: f64,
+    /// In flow and session mode: the analysis layers' counters.
+    pub analysis: Option<BindingAnalysisStats>,
+}
+
+/// Counters of flow tracking, reassembly and parsing, so that every bound
+/// that was hit is visible (see `AnalyzeStats`, `FlowStats` and
+/// `MemcapStats` in the core).
+#[napi(object, object_from_js = false)]
+#[derive(Clone, Default)]
+pub struct BindingAnalysisStats {
+    pub flows: f64,
+    pub active_flows: f64,
+    pub flows_evicted: f64,
+    pub not_tracked: f64,
+    pub fragments: f64,
+    pub parsed_http: f64,
+    pub parsed_dns: f64,
+    pub parsed_tls: f64,
+    pub unparsed: f64,
+    pub http_transactions: f64,
+    pub dns_transactions: f64,
+    pub tls_hellos: f64,
+    pub anomalies: f64,
+    pub stream_bytes: f64,
+    pub gaps: f64,
+    pub gap_bytes: f64,
+    pub memcap_limit: f64,
+    pub memcap_used: f64,
+    pub memcap_peak: f64,
+    pub memcap_hits: f64,
+    /// Of connections already finished:
+    pub ooo_limit_hits: f64,
+    pub retransmitted_bytes: f64,
+    pub inconsistent_overlaps: f64,
+    pub after_end_bytes: f64,
+    pub beyond_depth_bytes: f64,
+}
+
+impl BindingAnalysisStats {
+    pub fn of(a: &flowtap_core::analyze::Analyzer) -> Self {
+        let f = a.tracker().stats();
+        let s = a.stats();
+        let m = a.memcap_stats();
+        let n = |v: u64| v as f64;
+        BindingAnalysisStats {
+            flows: n(f.flows),
+            active_flows: n(f.active),
+            flows_evicted: n(f.evicted),
+            not_tracked: n(f.not_tracked),
+            fragments: n(f.fragments),
+            parsed_http: n(s.detected[0]),
+            parsed_dns: n(s.detected[1]),
+            parsed_tls: n(s.detected[2]),
+            unparsed: n(s.undetected),
+            http_transactions: n(s.http_transactions),
+            dns_transactions: n(s.dns_transactions),
+            tls_hellos: n(s.tls_handshakes),
+            anomalies: n(s.anomalies),
+            stream_bytes: n(s.stream_bytes),
+            gaps: n(s.gaps),
+            gap_bytes: n(s.gap_bytes),
+            memcap_limit: n(m.limit),
+            memcap_used: n(m.used),
+            memcap_peak: n(m.peak),
+            memcap_hits: n(m.hits),
+            ooo_limit_hits: n(m.totals.ooo_limit_hits),
+            retransmitted_bytes: n(m.totals.retransmitted_bytes),
+            inconsistent_overlaps: n(m.totals.inconsistent_overlaps),
+            after_end_bytes: n(m.totals.after_end_bytes),
+            beyond_depth_bytes: n(m.totals.beyond_depth_bytes),
+        }
+    }
 }
 
 impl BindingStats {
-    pub fn new(s: &SourceStats, format: Option<&str>, position: u64) -> Self {
+    pub fn new(
+        s: &SourceStats,
+        format: Option<&str>,
+        position: u64,
+        analysis: Option<BindingAnalysisStats>,
+    ) -> Self {
         BindingStats {
+            analysis,
             format: format.map(str::to_string),
             packets: s.packets as f64,
             bytes: s.bytes as f64,
