@@ -15,7 +15,7 @@ use flowtap_core::session::dns::{DnsMessage, DnsRecord, RData};
 use flowtap_core::session::http::{HttpHeaders, HttpRequest, HttpResponse};
 use flowtap_core::session::names;
 use flowtap_core::session::tls::TlsDirStats;
-use flowtap_core::session::{Direction as SessionDir, SessionEvent};
+use flowtap_core::session::SessionEvent;
 use napi::bindgen_prelude::{BigUint64Array, Float64Array, Uint8Array};
 use napi_derive::napi;
 
@@ -264,13 +264,6 @@ fn tls_dir(j: &mut Json, k: &str, s: &TlsDirStats) {
     j.end_obj();
 }
 
-fn dir_str(d: SessionDir) -> &'static str {
-    match d {
-        SessionDir::Orig => "orig",
-        SessionDir::Resp => "resp",
-    }
-}
-
 /// Appends one record to a JSON array being written.
 pub fn session_json(j: &mut Json, rec: &SessionRecord) {
     j.begin_obj();
@@ -370,7 +363,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
             j.str("protocol", "tls");
             flow(j, &rec.flow);
             j.ns("tsNs", c.ts);
-            j.str("direction", dir_str(c.dir));
+            j.str("direction", c.dir.as_str());
             j.arr("certificates");
             for x in &c.certs {
                 j.begin_obj();
@@ -416,7 +409,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
             j.str("type", "session.anomaly");
             j.str("protocol", names::protocol_name(a.protocol));
             flow(j, &rec.flow);
-            j.str("direction", dir_str(a.dir));
+            j.str("direction", a.dir.as_str());
             j.str("code", a.kind.code());
             j.ns("tsNs", a.ts);
         }

@@ -303,11 +303,13 @@ impl Analyzer {
             } = self;
             if let Some(st) = flows.get_mut(&p.seq) {
                 let mut cx = state::Cx {
-                    opts,
                     memcap,
-                    out: events,
-                    arena,
-                    stats,
+                    out: state::Out {
+                        opts,
+                        out: events,
+                        arena,
+                        stats,
+                    },
                 };
                 st.on_packet(&p, payload, &mut cx);
             }
@@ -353,11 +355,13 @@ impl Analyzer {
                     let mut service = None;
                     if let Some(mut s) = self.flows.remove(&r.seq) {
                         let mut cx = state::Cx {
-                            opts: &self.opts,
                             memcap: &mut self.memcap,
-                            out: &mut self.events,
-                            arena: &mut self.arena,
-                            stats: &mut self.stats,
+                            out: state::Out {
+                                opts: &self.opts,
+                                out: &mut self.events,
+                                arena: &mut self.arena,
+                                stats: &mut self.stats,
+                            },
                         };
                         s.finish(r.last_ns, &mut cx);
                         service = s.protocol();

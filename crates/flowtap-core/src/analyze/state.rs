@@ -16,8 +16,7 @@ use super::{
 use crate::flow::tracker::Tracked;
 use crate::reassembly::{Memcap, StreamChunk, TcpReassembler, TcpSegment};
 use crate::session::{
-    detect, new_parser, Detection, Direction as SessionDir, Protocol, SessionEvent, SessionParser,
-    Transport,
+    detect, new_parser, Detection, Protocol, SessionEvent, SessionParser, Transport,
 };
 
 /// Bytes per direction held while the protocol is unknown; a direction
@@ -65,22 +64,18 @@ impl Packet {
     }
 }
 
-/// The layers' shared state, borrowed for one call.
+/// The layers' shared state, borrowed for one call: the memcap, which the
+/// reassembler holds during its calls, and where pieces and records go.
 pub(super) struct Cx<'a> {
-    pub opts: &'a AnalyzeOptions,
     pub memcap: &'a mut Memcap,
+    pub out: Out<'a>,
+}
+
+pub(super) struct Out<'a> {
+    pub opts: &'a AnalyzeOptions,
     pub out: &'a mut Vec<AnalyzeEvent>,
     pub arena: &'a mut Vec<u8>,
     pub stats: &'a mut AnalyzeStats,
-}
-
-/// Where a flow's pieces and records go (everything of [`Cx`] but the
-/// memcap, which the reassembler holds during its calls).
-struct Out<'a, 'b> {
-    opts: &'a AnalyzeOptions,
-    out: &'b mut Vec<AnalyzeEvent>,
-    arena: &'b mut Vec<u8>,
-    stats: &'b mut AnalyzeStats,
 }
 
 enum Parser {
@@ -107,26 +102,12 @@ pub(super) struct FlowState {
     session: Session,
 }
 
-fn sdir(d: Direction) -> SessionDir {
-    match d {
-        Direction::Orig => SessionDir::Orig,
-        Direction::Resp => SessionDir::Resp,
-    }
-}
-
 /// A reassembler direction in the flow's current orientation.
 fn orient(d: Direction, swapped: bool) -> Direction {
     match (d, swapped) {
         (d, false) => d,
         (Direction::Orig, true) => Direction::Resp,
         (Direction::Resp, true) => Direction::Orig,
-    }
-}
-
-fn idx(d: Direction) -> usize {
-    match d {
-        Direction::Orig => 0,
-        Direction::Resp => 1,
     }
 }
 
@@ -170,7 +151,7 @@ impl FlowState {
         }
         match (self.meta.proto, t.tcp) {
             (TCP, Some(h)) => {
-                if self.tcp.is_none() && !self.wants_stream(cx.opts) {
+                if self.tcp.is_none() && !self.wants_stream(cx.out.opts) {
                     return;
                 }
                 let seg = TcpSegment {
@@ -185,15 +166,9 @@ impl FlowState {
                 let session = &mut self.session;
                 let tcp = self
                     .tcp
-                    .get_or_insert_with(|| TcpReassembler::new(cx.opts.reassembly));
-                let mut out = Out {
-                    opts: cx.opts,
-                    out: cx.out,
-                    arena: cx.arena,
-                    stats: cx.stats,
-                };
+                    .get_or_insert_with(|| TcpReassembler::new(cx.out.opts.reassembly));
                 tcp.on_segment(&seg, cx.memcap, &mut |dir, chunk| {
-                    session.on_chunk(&meta, orient(dir, swapped), chunk, ts, &mut out);
+                    session.on_chunk(&meta, orient(dir, swapped), chunk, ts, &mut cx.out);
                 });
             }
             (UDP, _) if !payload.is_empty() => {
@@ -202,14 +177,8 @@ impl FlowState {
                 } else {
                     Direction::Resp
                 };
-                let mut out = Out {
-                    opts: cx.opts,
-                    out: cx.out,
-                    arena: cx.arena,
-                    stats: cx.stats,
-                };
                 self.session
-                    .on_datagram(&self.meta, dir, payload, ts, &mut out);
+                    .on_datagram(&self.meta, dir, payload, ts, &mut cx.out);
             }
             _ => {}
         }
@@ -221,19 +190,13 @@ impl FlowState {
     pub fn finish(&mut self, ts: u64, cx: &mut Cx<'_>) {
         let meta = self.meta;
         let session = &mut self.session;
-        let mut out = Out {
-            opts: cx.opts,
-            out: cx.out,
-            arena: cx.arena,
-            stats: cx.stats,
-        };
         let swapped = self.swapped;
         if let Some(tcp) = self.tcp.as_mut() {
             tcp.finish(cx.memcap, &mut |dir, chunk| {
-                session.on_chunk(&meta, orient(dir, swapped), chunk, ts, &mut out);
+                session.on_chunk(&meta, orient(dir, swapped), chunk, ts, &mut cx.out);
             });
         }
-        session.finish(&meta, ts, &mut out);
+        session.finish(&meta, ts, &mut cx.out);
     }
 }
 
@@ -244,7 +207,7 @@ impl Session {
         dir: Direction,
         chunk: StreamChunk<'_>,
         ts: u64,
-        out: &mut Out<'_, '_>,
+        out: &mut Out<'_>,
     ) {
         let piece = match chunk {
             StreamChunk::Data { offset, bytes } => {
@@ -288,7 +251,7 @@ impl Session {
             StreamChunk::Data { bytes, .. } => self.data(meta, dir, bytes, ts, out),
             StreamChunk::Gap { len, .. } => match &mut self.parser {
                 Parser::Active(_, p) => {
-                    p.on_gap(sdir(dir), ts, len, &mut self.scratch);
+                    p.on_gap(dir, ts, len, &mut self.scratch);
                     self.emit(meta, out);
                 }
                 // The start of a stream is what tells protocols apart; past
@@ -298,10 +261,10 @@ impl Session {
             },
             StreamChunk::End { .. } => {
                 if let Parser::Undecided = self.parser {
-                    self.decide(meta, Transport::Tcp, true, ts, out);
+                    self.decide(meta, true, ts, out, None);
                 }
                 if let Parser::Active(_, p) = &mut self.parser {
-                    p.on_end(sdir(dir), ts, &mut self.scratch);
+                    p.on_end(dir, ts, &mut self.scratch);
                     self.emit(meta, out);
                 }
             }
@@ -311,55 +274,25 @@ impl Session {
     fn data(&mut self, meta: &FlowMeta, dir: Direction, bytes: &[u8], ts: u64, out: &mut Out) {
         match &mut self.parser {
             Parser::Active(_, p) => {
-                if p.wants_data(sdir(dir)) {
-                    p.on_data(sdir(dir), ts, bytes, &mut self.scratch);
+                if p.wants_data(dir) {
+                    p.on_data(dir, ts, bytes, &mut self.scratch);
                     self.emit(meta, out);
                 }
             }
-            Parser::Undecided if self.held[idx(dir)].is_empty() => {
-                // The usual case: the first chunk decides, and nothing needs
-                // holding.
-                let (o, r): (&[u8], &[u8]) = match dir {
-                    Direction::Orig => (bytes, &self.held[1]),
-                    Direction::Resp => (&self.held[0], bytes),
-                };
-                let found = detect(Transport::Tcp, o, r, meta.orig_port, meta.resp_port);
-                if let Detection::Found(p) = found {
-                    if out.opts.protocols.allows(p) {
-                        self.start(p, false, out);
-                        let other = std::mem::take(&mut self.held[1 - idx(dir)]);
-                        if let Parser::Active(_, parser) = &mut self.parser {
-                            // What the other side said before comes first.
-                            let od = sdir(match dir {
-                                Direction::Orig => Direction::Resp,
-                                Direction::Resp => Direction::Orig,
-                            });
-                            if !other.is_empty() {
-                                parser.on_data(od, ts, &other, &mut self.scratch);
-                            }
-                            parser.on_data(sdir(dir), ts, bytes, &mut self.scratch);
-                        }
-                        self.emit(meta, out);
-                        return;
-                    }
-                }
-                if bytes.len() > DETECT_BYTES {
-                    self.give_up();
-                    return;
-                }
-                self.held[idx(dir)].extend_from_slice(bytes);
-                self.decide(meta, Transport::Tcp, false, ts, out);
+            Parser::Undecided if self.held[dir.index()].is_empty() => {
+                // The usual case: the first chunk decides, and is never
+                // copied.
+                self.decide(meta, false, ts, out, Some((dir, bytes)));
             }
             Parser::Undecided => {
-                let held = &mut self.held[idx(dir)];
-                let room = DETECT_BYTES - held.len().min(DETECT_BYTES);
-                if bytes.len() > room {
+                let held = &mut self.held[dir.index()];
+                if held.len() + bytes.len() > DETECT_BYTES {
                     // Too much without a match: nothing here parses it.
                     self.give_up();
                     return;
                 }
                 held.extend_from_slice(bytes);
-                self.decide(meta, Transport::Tcp, false, ts, out);
+                self.decide(meta, false, ts, out, None);
             }
             Parser::Off => {}
         }
@@ -389,49 +322,64 @@ impl Session {
             }
         }
         if let Parser::Active(_, p) = &mut self.parser {
-            p.on_datagram(sdir(dir), ts, payload, &mut self.scratch);
+            p.on_datagram(dir, ts, payload, &mut self.scratch);
             self.emit(meta, out);
         }
     }
 
-    /// Runs detection on the held bytes; `last`: no more bytes will come,
-    /// so "need more" means "no".
+    /// Runs detection on the held bytes of each side, with `fresh` (bytes
+    /// of a side that holds none yet) standing in for its side; `last`: no
+    /// more bytes will come, so "need more" means "no". When a parser is
+    /// chosen it gets everything seen so far, originator first; otherwise
+    /// `fresh` is held for the next try.
     fn decide(
         &mut self,
         meta: &FlowMeta,
-        transport: Transport,
         last: bool,
         ts: u64,
         out: &mut Out,
+        fresh: Option<(Direction, &[u8])>,
     ) {
-        let found = detect(
-            transport,
-            &self.held[0],
-            &self.held[1],
-            meta.orig_port,
-            meta.resp_port,
-        );
+        let (orig, resp) = match fresh {
+            Some((Direction::Orig, b)) => (b, &self.held[1][..]),
+            Some((Direction::Resp, b)) => (&self.held[0][..], b),
+            None => (&self.held[0][..], &self.held[1][..]),
+        };
+        let found = detect(Transport::Tcp, orig, resp, meta.orig_port, meta.resp_port);
+        // A side that has not spoken is no evidence yet: a request in an
+        // unknown dialect may still get an `HTTP/1.x` reply.
+        let silent_side = orig.is_empty() || resp.is_empty();
         match found {
             Detection::Found(p) if out.opts.protocols.allows(p) => {
                 self.start(p, false, out);
                 let held = std::mem::take(&mut self.held);
                 if let Parser::Active(_, parser) = &mut self.parser {
-                    for (d, bytes) in [(SessionDir::Orig, &held[0]), (SessionDir::Resp, &held[1])] {
+                    for d in [Direction::Orig, Direction::Resp] {
+                        let bytes = match fresh {
+                            Some((f, b)) if f == d => b,
+                            _ => &held[d.index()][..],
+                        };
                         if !bytes.is_empty() {
                             parser.on_data(d, ts, bytes, &mut self.scratch);
                         }
                     }
                 }
                 self.emit(meta, out);
+                return;
             }
             Detection::NeedMore if !last => {}
-            // A side that has not spoken is no evidence yet: a request in
-            // an unknown dialect may still get an `HTTP/1.x` reply.
-            Detection::Unknown if !last && (self.held[0].is_empty() || self.held[1].is_empty()) => {
-            }
+            Detection::Unknown if !last && silent_side => {}
             _ => {
                 self.give_up();
                 out.stats.undetected += 1;
+                return;
+            }
+        }
+        if let Some((d, b)) = fresh {
+            if b.len() > DETECT_BYTES {
+                self.give_up();
+            } else {
+                self.held[d.index()].extend_from_slice(b);
             }
         }
     }

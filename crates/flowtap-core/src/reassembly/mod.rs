@@ -116,6 +116,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// 0 for the originator, 1 for the responder: an index into per-direction pairs.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::Orig => 0,
+            Direction::Resp => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Orig => "orig",

@@ -46,22 +46,9 @@ pub use dns::DnsParser;
 pub use http::HttpParser;
 pub use tls::TlsParser;
 
-/// Which side of the flow sent the bytes: the originator (client, "request
-/// side") or the responder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    Orig,
-    Resp,
-}
-
-impl Direction {
-    pub fn index(self) -> usize {
-        match self {
-            Direction::Orig => 0,
-            Direction::Resp => 1,
-        }
-    }
-}
+/// Which side of the flow sent the bytes; the same type the reassembly
+/// layer delivers its streams with.
+pub use crate::reassembly::Direction;
 
 /// Application protocols with a parser here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
