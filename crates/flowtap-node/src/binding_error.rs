@@ -40,6 +40,18 @@ impl BindingError {
         }
     }
 
+    /// A rejected option; TypeScript validates first, so this is a second
+    /// line of defence.
+    pub fn invalid_arg(message: String) -> Self {
+        BindingError {
+            code: flowtap_core::ErrorCode::InvalidArgument
+                .as_str()
+                .to_string(),
+            message,
+            offset: None,
+        }
+    }
+
     pub fn internal(what: &str) -> Self {
         BindingError {
             code: "ERR_INTERNAL".to_string(),

@@ -36,11 +36,7 @@ pub struct BindingFlowOptions {
 impl BindingFlowOptions {
     pub fn to_core(&self) -> Result<FlowOptions, BindingError> {
         let d = FlowOptions::default();
-        let bad = |m: String| BindingError {
-            code: "ERR_INVALID_ARG".into(),
-            message: m,
-            offset: None,
-        };
+        let bad = BindingError::invalid_arg;
         let ms = |name: &str, v: Option<f64>, default: u64| -> Result<u64, BindingError> {
             match v {
                 None => Ok(default),
@@ -98,11 +94,7 @@ pub struct BindingAnalyzeOptions {
 
 impl BindingAnalyzeOptions {
     pub fn to_core(&self, flows: FlowOptions) -> Result<AnalyzeOptions, BindingError> {
-        let bad = |m: String| BindingError {
-            code: "ERR_INVALID_ARG".into(),
-            message: m,
-            offset: None,
-        };
+        let bad = BindingError::invalid_arg;
         let bytes = |name: &str, v: Option<f64>, default: u64| -> Result<u64, BindingError> {
             match v {
                 None => Ok(default),

@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use flowtap_core::analyze::{AnalyzeEvent, FlowMeta, SessionRecord, StreamPiece, StreamRecord};
 use flowtap_core::reassembly::Direction;
 use flowtap_core::session::dns::{DnsMessage, DnsRecord, RData};
-use flowtap_core::session::http::{HttpHeaders, HttpRequest, HttpResponse};
+use flowtap_core::session::http::{HttpBody, HttpHeaders, HttpRequest, HttpResponse};
 use flowtap_core::session::names;
 use flowtap_core::session::tls::TlsDirStats;
 use flowtap_core::session::SessionEvent;
@@ -108,7 +108,7 @@ fn headers(j: &mut Json, h: &HttpHeaders) {
     j.opt_str("contentType", h.content_type.as_deref());
 }
 
-fn body(j: &mut Json, b: &flowtap_core::session::http::HttpBody) {
+fn body(j: &mut Json, b: &HttpBody) {
     j.obj("body");
     j.num("length", b.len);
     j.num("wireLength", b.wire_len);
@@ -119,6 +119,16 @@ fn body(j: &mut Json, b: &flowtap_core::session::http::HttpBody) {
     j.end_obj();
 }
 
+/// What requests and responses share, and the end of their object.
+fn message_rest(j: &mut Json, h: &HttpHeaders, b: &HttpBody, start: u64, end: u64, complete: bool) {
+    headers(j, h);
+    body(j, b);
+    j.ns("startNs", start);
+    j.ns("endNs", end);
+    j.bool("complete", complete);
+    j.end_obj();
+}
+
 fn request(j: &mut Json, r: &HttpRequest) {
     j.obj("request");
     j.str("method", &r.method);
@@ -126,12 +136,7 @@ fn request(j: &mut Json, r: &HttpRequest) {
     j.str("version", &r.version);
     j.opt_str("host", r.host.as_deref());
     j.opt_str("userAgent", r.user_agent.as_deref());
-    headers(j, &r.headers);
-    body(j, &r.body);
-    j.ns("startNs", r.start_ts);
-    j.ns("endNs", r.end_ts);
-    j.bool("complete", r.complete);
-    j.end_obj();
+    message_rest(j, &r.headers, &r.body, r.start_ts, r.end_ts, r.complete);
 }
 
 fn response(j: &mut Json, r: &HttpResponse) {
@@ -139,12 +144,7 @@ fn response(j: &mut Json, r: &HttpResponse) {
     j.str("version", &r.version);
     j.num("status", r.status as u64);
     j.str("reason", &r.reason);
-    headers(j, &r.headers);
-    body(j, &r.body);
-    j.ns("startNs", r.start_ts);
-    j.ns("endNs", r.end_ts);
-    j.bool("complete", r.complete);
-    j.end_obj();
+    message_rest(j, &r.headers, &r.body, r.start_ts, r.end_ts, r.complete);
 }
 
 fn rdata(j: &mut Json, d: &RData) {
