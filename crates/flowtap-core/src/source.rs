@@ -101,12 +101,47 @@ impl SourceStats {
         self.first_ts_ns = Some(self.first_ts_ns.map_or(ts, |t| t.min(ts)));
         self.last_ts_ns = Some(self.last_ts_ns.map_or(ts, |t| t.max(ts)));
     }
+
+    /// Adds the totals of another part of the same capture (e.g. another
+    /// fanout worker's share of the packets).
+    pub fn merge(&mut self, o: &SourceStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.wire_bytes += o.wire_bytes;
+        for &(l, n) in &o.link_types {
+            match self.link_types.iter_mut().find(|(m, _)| *m == l) {
+                Some((_, c)) => *c += n,
+                None => self.link_types.push((l, n)),
+            }
+        }
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.arp += o.arp;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmp += o.icmp;
+        self.other += o.other;
+        self.fragments += o.fragments;
+        self.malformed += o.malformed;
+        self.truncated += o.truncated;
+        let min = |a: Option<u64>, b: Option<u64>| a.into_iter().chain(b).min();
+        let max = |a: Option<u64>, b: Option<u64>| a.into_iter().chain(b).max();
+        self.first_ts_ns = min(self.first_ts_ns, o.first_ts_ns);
+        self.last_ts_ns = max(self.last_ts_ns, o.last_ts_ns);
+    }
 }
+
+/// Decides which captured packets a source keeps (e.g. a compiled capture
+/// filter); the others are skipped before they are copied or decoded.
+pub type FrameFilter<'r> = Box<dyn FnMut(&Frame<'_>) -> bool + Send + 'r>;
 
 /// Reads, decodes and batches packets; see the module docs.
 pub struct PacketSource<'r> {
     reader: CaptureReader<'r>,
     opts: SourceOptions,
+    filter: Option<FrameFilter<'r>>,
+    /// Packets the filter skipped.
+    filtered: u64,
     stats: SourceStats,
     /// An error met while filling the previous batch, reported next.
     deferred: Option<Error>,
@@ -124,6 +159,8 @@ impl<'r> PacketSource<'r> {
         Ok(PacketSource {
             reader: CaptureReader::new(input, opts.reader)?,
             opts,
+            filter: None,
+            filtered: 0,
             stats: SourceStats::default(),
             deferred: None,
             finished: false,
@@ -136,6 +173,16 @@ impl<'r> PacketSource<'r> {
 
     pub fn stats(&self) -> &SourceStats {
         &self.stats
+    }
+
+    /// Keeps only the packets `filter` accepts, from the next read on.
+    pub fn set_filter(&mut self, filter: FrameFilter<'r>) {
+        self.filter = Some(filter);
+    }
+
+    /// Packets the filter skipped so far.
+    pub fn filtered(&self) -> u64 {
+        self.filtered
     }
 
     /// Byte offset of the next unread record.
@@ -206,6 +253,12 @@ impl<'r> PacketSource<'r> {
                 self.finished = true;
                 return Ok(());
             };
+            if let Some(keep) = self.filter.as_mut() {
+                if !keep(&frame) {
+                    self.filtered += 1;
+                    continue;
+                }
+            }
             batch.push_frame(&frame);
         }
         Ok(())
@@ -218,11 +271,54 @@ impl<'r> PacketSource<'r> {
             return Err(e);
         }
         while let Some(frame) = self.reader.next_frame()? {
+            if let Some(keep) = self.filter.as_mut() {
+                if !keep(&frame) {
+                    self.filtered += 1;
+                    continue;
+                }
+            }
             let info = decode(frame.link_type, frame.data, frame.origlen);
             self.stats.record(&frame, &info);
             f(&frame, &info);
         }
         self.finished = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/loopback-http-dns.pcapng"
+        );
+        std::fs::read(path).expect("bundled example capture")
+    }
+
+    #[test]
+    fn a_filter_skips_packets_before_they_are_batched_or_counted() {
+        let opts = SourceOptions {
+            batch_packets: 3,
+            ..Default::default()
+        };
+        let mut all = PacketSource::new(std::io::Cursor::new(example()), opts).unwrap();
+        let mut sizes = Vec::new();
+        all.for_each(|f, _| sizes.push(f.data.len())).unwrap();
+        let big = sizes.iter().filter(|&&n| n > 100).count();
+        assert!(big > 0 && big < sizes.len(), "the example mixes sizes");
+
+        let mut src = PacketSource::new(std::io::Cursor::new(example()), opts).unwrap();
+        src.set_filter(Box::new(|f: &Frame<'_>| f.data.len() > 100));
+        let mut kept = Vec::new();
+        while let Some(b) = src.next_batch().unwrap() {
+            kept.extend((0..b.len()).map(|i| b.packet_data(i).len()));
+        }
+        assert_eq!(kept.len(), big);
+        assert!(kept.iter().all(|&n| n > 100));
+        assert_eq!(src.stats().packets, big as u64);
+        assert_eq!(src.filtered(), (sizes.len() - big) as u64);
     }
 }

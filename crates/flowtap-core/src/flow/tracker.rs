@@ -84,6 +84,11 @@ pub struct FlowOptions {
     /// Reassemble IP fragments before tracking (`None`: fragments other
     /// than the first count in no flow).
     pub defrag: Option<DefragOptions>,
+    /// Number of the first flow (flows are numbered from it in order of
+    /// first packet; the uid derives from the number). Trackers that run
+    /// side by side over one capture (fanout workers) take disjoint ranges
+    /// so their uids never collide.
+    pub first_seq: u64,
 }
 
 impl Default for FlowOptions {
@@ -98,6 +103,7 @@ impl Default for FlowOptions {
             vlan_keying: false,
             community_id_seed: 0,
             defrag: Some(DefragOptions::default()),
+            first_seq: 0,
         }
     }
 }
@@ -486,7 +492,7 @@ impl FlowTracker {
             defrag: opts.defrag.map(Defragmenter::new),
             opts,
             events: Vec::new(),
-            next_seq: 0,
+            next_seq: opts.first_seq,
             stats: FlowStats::default(),
         }
     }
