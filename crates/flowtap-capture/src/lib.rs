@@ -1,4 +1,6 @@
-//! Linux live capture for flowtap (work in progress).
+//! Linux live capture for flowtap: AF_PACKET TPACKET_V3 rings ([`ring`]),
+//! tcpdump-syntax filters compiled by libpcap ([`filter`]) and a classic-BPF
+//! interpreter that runs them on capture files too ([`bpf`]).
 //!
 //! Contract: everything here either returns a typed [`CaptureError`] with a
 //! stable code or succeeds; nothing panics on any input. The pure parts
@@ -10,5 +12,7 @@ mod error;
 
 pub use error::CaptureError;
 
+#[cfg(target_os = "linux")]
+pub mod filter;
 #[cfg(target_os = "linux")]
 pub mod ring;

@@ -22,6 +22,7 @@ use napi::{Env, ScopedTask};
 use napi_derive::napi;
 
 use crate::binding_error::BindingError;
+use crate::binding_filter::file_filter;
 use crate::binding_flows::{BindingAnalyzeOptions, BindingFlowOptions};
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
@@ -36,7 +37,7 @@ enum Input {
 }
 
 enum State {
-    Pending(Input, SourceOptions, Option<AnalyzeOptions>),
+    Pending(Input, SourceOptions, Option<AnalyzeOptions>, Option<String>),
     Open(Pipeline),
     /// Open failed or the source was closed; reads end.
     Ended,
@@ -111,7 +112,8 @@ impl BindingCapture {
         flows: Option<BindingFlowOptions>,
         analyze: Option<BindingAnalyzeOptions>,
     ) -> Self {
-        let options = options.unwrap_or_default();
+        let mut options = options.unwrap_or_default();
+        let filter = options.filter.take().filter(|f| !f.trim().is_empty());
         let (mut opts, mut invalid) = match options.to_core() {
             Ok(o) => (o, None),
             Err(e) => (SourceOptions::default(), Some(e)),
@@ -143,7 +145,7 @@ impl BindingCapture {
         let totals = Arc::new(Mutex::new(Totals::default()));
         BindingCapture {
             shared: Arc::new(Mutex::new(Shared {
-                state: State::Pending(input, opts, flow_opts),
+                state: State::Pending(input, opts, flow_opts, filter),
                 invalid,
                 flow_events,
                 totals: Arc::clone(&totals),
@@ -224,7 +226,8 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         return Outcome::Error(e);
     }
     if let State::Pending(..) = s.state {
-        let State::Pending(input, opts, flow_opts) = std::mem::replace(&mut s.state, State::Ended)
+        let State::Pending(input, opts, flow_opts, filter) =
+            std::mem::replace(&mut s.state, State::Ended)
         else {
             unreachable!("checked above")
         };
@@ -241,10 +244,16 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
                 PacketSource::new(Cursor::new(bytes), opts).map_err(|e| BindingError::from(&e))
             }
         };
-        let src = match opened {
+        let mut src = match opened {
             Ok(src) => src,
             Err(e) => return Outcome::Error(e),
         };
+        if let Some(expr) = filter {
+            match file_filter(&expr) {
+                Ok(f) => src.set_filter(f),
+                Err(e) => return Outcome::Error(e),
+            }
+        }
         let format = src.format().name();
         let keep_bytes = src.options().keep_bytes;
         let reader = match Reader::spawn(src) {
@@ -352,11 +361,7 @@ impl<'task> ScopedTask<'task> for NextBatch {
         Ok(match out {
             Outcome::Batch(b) => BindingBatchResult {
                 batch: Some(BindingBatch::new(env, b)?),
-                flows: None,
-                sessions: None,
-                streams: None,
-                error: None,
-                done: false,
+                ..Default::default()
             },
             Outcome::Events(events) => {
                 let BindingEvents {
@@ -365,29 +370,20 @@ impl<'task> ScopedTask<'task> for NextBatch {
                     streams,
                 } = *events;
                 BindingBatchResult {
-                    batch: None,
                     flows: Some(flows),
                     sessions,
                     streams,
-                    error: None,
-                    done: false,
+                    ..Default::default()
                 }
             }
             Outcome::Error(e) => BindingBatchResult {
-                batch: None,
-                flows: None,
-                sessions: None,
-                streams: None,
                 error: Some(e),
                 done: true,
+                ..Default::default()
             },
             Outcome::Done => BindingBatchResult {
-                batch: None,
-                flows: None,
-                sessions: None,
-                streams: None,
-                error: None,
                 done: true,
+                ..Default::default()
             },
         })
     }

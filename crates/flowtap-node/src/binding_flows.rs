@@ -68,6 +68,7 @@ impl BindingFlowOptions {
             } else {
                 None
             },
+            first_seq: 0,
         })
     }
 }

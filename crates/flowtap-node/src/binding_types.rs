@@ -27,6 +27,8 @@ pub struct BindingOpenOptions {
     pub keep_bytes: Option<bool>,
     /// Largest captured packet accepted from the file. @default 262144
     pub max_packet_bytes: Option<u32>,
+    /// Keep only packets matching this filter (tcpdump syntax).
+    pub filter: Option<String>,
 }
 
 impl BindingOpenOptions {
@@ -125,6 +127,7 @@ impl<'env> BindingBatch<'env> {
 /// What one `nextBatch()` call produced: a batch, the end, or an error
 /// (which always comes after the batch holding the packets before it).
 #[napi(object, object_from_js = false)]
+#[derive(Default)]
 pub struct BindingBatchResult<'env> {
     pub batch: Option<BindingBatch<'env>>,
     /// In flow and session mode: the flow events of this step.
@@ -135,6 +138,12 @@ pub struct BindingBatchResult<'env> {
     pub streams: Option<BindingStreamBatch>,
     pub error: Option<BindingError>,
     pub done: bool,
+    /// Live capture: the worker whose packets these are.
+    pub worker: Option<u32>,
+    /// Live capture: nothing arrived within the poll interval.
+    pub idle: Option<bool>,
+    /// Live capture: the first result, once every ring is open.
+    pub opened: Option<bool>,
 }
 
 #[napi(object, object_from_js = false)]
@@ -168,6 +177,31 @@ pub struct BindingStats {
     pub position: f64,
     /// In flow and session mode: the analysis layers' counters.
     pub analysis: Option<BindingAnalysisStats>,
+    /// Live capture: ring and worker counters.
+    pub live: Option<BindingLiveCounters>,
+}
+
+/// Per-worker counters, as JavaScript receives them.
+#[napi(object, object_from_js = false)]
+#[derive(Clone, Default)]
+pub struct BindingWorkerStats {
+    pub worker: u32,
+    /// Packets the kernel passed to this ring (delivered + dropped).
+    pub received: f64,
+    /// Packets the kernel dropped because the ring was full.
+    pub kernel_drops: f64,
+    /// Times the ring froze its queue (TPACKET_V3 `tp_freeze_q_cnt`).
+    pub freezes: f64,
+    /// Packets handed to the decoder.
+    pub packets: f64,
+}
+
+/// A live capture's own counters.
+#[napi(object, object_from_js = false)]
+pub struct BindingLiveCounters {
+    pub workers: Vec<BindingWorkerStats>,
+    /// The pcap link type of the interface.
+    pub link_type: u32,
 }
 
 /// Counters of flow tracking, reassembly and parsing, so that every bound
@@ -205,6 +239,41 @@ pub struct BindingAnalysisStats {
 }
 
 impl BindingAnalysisStats {
+    /// Adds another analyzer's counters (fanout workers split one capture;
+    /// their memcaps add up to the configured one).
+    pub fn add(&mut self, o: &Self) {
+        let pairs = [
+            (&mut self.flows, o.flows),
+            (&mut self.active_flows, o.active_flows),
+            (&mut self.flows_evicted, o.flows_evicted),
+            (&mut self.not_tracked, o.not_tracked),
+            (&mut self.fragments, o.fragments),
+            (&mut self.parsed_http, o.parsed_http),
+            (&mut self.parsed_dns, o.parsed_dns),
+            (&mut self.parsed_tls, o.parsed_tls),
+            (&mut self.unparsed, o.unparsed),
+            (&mut self.http_transactions, o.http_transactions),
+            (&mut self.dns_transactions, o.dns_transactions),
+            (&mut self.tls_hellos, o.tls_hellos),
+            (&mut self.anomalies, o.anomalies),
+            (&mut self.stream_bytes, o.stream_bytes),
+            (&mut self.gaps, o.gaps),
+            (&mut self.gap_bytes, o.gap_bytes),
+            (&mut self.memcap_limit, o.memcap_limit),
+            (&mut self.memcap_used, o.memcap_used),
+            (&mut self.memcap_peak, o.memcap_peak),
+            (&mut self.memcap_hits, o.memcap_hits),
+            (&mut self.ooo_limit_hits, o.ooo_limit_hits),
+            (&mut self.retransmitted_bytes, o.retransmitted_bytes),
+            (&mut self.inconsistent_overlaps, o.inconsistent_overlaps),
+            (&mut self.after_end_bytes, o.after_end_bytes),
+            (&mut self.beyond_depth_bytes, o.beyond_depth_bytes),
+        ];
+        for (a, b) in pairs {
+            *a += b;
+        }
+    }
+
     pub fn of(a: &flowtap_core::analyze::Analyzer) -> Self {
         let f = a.tracker().stats();
         let s = a.stats();
@@ -249,6 +318,7 @@ impl BindingStats {
     ) -> Self {
         BindingStats {
             analysis,
+            live: None,
             format: format.map(str::to_string),
             packets: s.packets as f64,
             bytes: s.bytes as f64,

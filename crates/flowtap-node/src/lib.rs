@@ -8,8 +8,11 @@
 
 mod binding_capture;
 mod binding_error;
+mod binding_filter;
 mod binding_flows;
 mod binding_json;
+#[cfg(target_os = "linux")]
+mod binding_live;
 mod binding_pool;
 mod binding_reader;
 mod binding_sessions;
@@ -17,5 +20,7 @@ mod binding_types;
 
 pub use binding_capture::BindingCapture;
 pub use binding_flows::flow_layout;
+#[cfg(target_os = "linux")]
+pub use binding_live::BindingLive;
 pub use binding_sessions::stream_layout;
 pub use binding_types::batch_layout;
