@@ -29,6 +29,27 @@ export declare class BindingCapture {
   get isOpen(): boolean
 }
 
+/** A live capture on one interface, read in batches off the JS thread. */
+export declare class BindingLive {
+  /**
+   * A capture on `iface`, opened by the first `nextBatch()`. `flows` and
+   * `analyze` select flow or session mode as for files.
+   */
+  static open(iface: string, live?: BindingLiveOptions | undefined | null, options?: BindingOpenOptions | undefined | null, flows?: BindingFlowOptions | undefined | null, analyze?: BindingAnalyzeOptions | undefined | null): BindingLive
+  /** The next batch, flow/session step, idle result or end. */
+  nextBatch(): Promise<BindingBatchResult>
+  /**
+   * Stops capturing: the workers end their flows and send what they
+   * hold, then the iteration ends.
+   */
+  stop(): void
+  /** Stops at once and releases sockets, rings and threads. */
+  close(): void
+  get isOpen(): boolean
+  /** Totals over all workers, and each worker's counters. */
+  stats(): BindingStats
+}
+
 /**
  * The column layout of every batch, read once by the TypeScript layer so
  * the two sides cannot drift apart.
@@ -123,6 +144,12 @@ export interface BindingBatchResult {
   streams?: BindingStreamBatch
   error?: BindingError
   done: boolean
+  /** Live capture: the worker whose packets these are. */
+  worker?: number
+  /** Live capture: nothing arrived within the poll interval. */
+  idle?: boolean
+  /** Live capture: the first result, once every ring is open. */
+  opened?: boolean
 }
 
 /** A failure, as TypeScript receives it. */
@@ -210,6 +237,38 @@ export interface BindingLinkTypeCount {
   packets: number
 }
 
+/** A live capture's own counters. */
+export interface BindingLiveCounters {
+  workers: Array<BindingWorkerStats>
+  /** The pcap link type of the interface. */
+  linkType: number
+}
+
+/** Live capture options (see `capture()` in TypeScript for the defaults). */
+export interface BindingLiveOptions {
+  /** Bytes kept per packet, 1..=262144. @default 262144 */
+  snaplen?: number
+  promiscuous?: boolean
+  /** Ring block size in bytes (a multiple of 4096). @default 1 MiB */
+  blockSize?: number
+  /** Blocks per ring. @default 32 */
+  blockCount?: number
+  /** Frame size hint (a multiple of 16). @default 2048 */
+  frameSize?: number
+  /** A block is handed over after this long even if not full. @default 50 */
+  blockTimeoutMs?: number
+  /** Rings and worker threads (a fanout group when more than one). @default 1 */
+  workers?: number
+  /** "hash" (default), "cpu" or "lb". */
+  fanoutMode?: string
+  /** Drop the second copy of each packet on loopback. @default true */
+  dedupLoopback?: boolean
+  /** Write every captured packet to this pcapng file. */
+  record?: string
+  /** `nextBatch()` resolves idle after this long without data. @default 100 */
+  pollMs?: number
+}
+
 /**
  * Options of a capture source. Validated by the TypeScript layer; the
  * binding clamps nothing silently and rejects out-of-range values.
@@ -223,6 +282,8 @@ export interface BindingOpenOptions {
   keepBytes?: boolean
   /** Largest captured packet accepted from the file. @default 262144 */
   maxPacketBytes?: number
+  /** Keep only packets matching this filter (tcpdump syntax). */
+  filter?: string
 }
 
 /** Running totals of a source (see `SourceStats` in the core). */
@@ -248,6 +309,8 @@ export interface BindingStats {
   position: number
   /** In flow and session mode: the analysis layers' counters. */
   analysis?: BindingAnalysisStats
+  /** Live capture: ring and worker counters. */
+  live?: BindingLiveCounters
 }
 
 /**
@@ -275,6 +338,19 @@ export interface BindingStreamBatch {
 export interface BindingStreamLayout {
   gapReasons: Array<string>
   endReasons: Array<string>
+}
+
+/** Per-worker counters, as JavaScript receives them. */
+export interface BindingWorkerStats {
+  worker: number
+  /** Packets the kernel passed to this ring (delivered + dropped). */
+  received: number
+  /** Packets the kernel dropped because the ring was full. */
+  kernelDrops: number
+  /** Times the ring froze its queue (TPACKET_V3 `tp_freeze_q_cnt`). */
+  freezes: number
+  /** Packets handed to the decoder. */
+  packets: number
 }
 
 export declare function flowLayout(): BindingFlowLayout

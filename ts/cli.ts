@@ -7,6 +7,9 @@
  *   flowtap sessions FILE            one Zeek http/dns/ssl.log-style JSON object per session
  *   flowtap follow FILE --flow A-B --direction orig|resp
  *                                    the reassembled bytes of one side of a TCP flow
+ *   flowtap capture -i IFACE [-f FILTER] [-w OUT.pcapng] [--packets|--flows|--sessions]
+ *                   [--duration S|--count N] [--workers N]
+ *                                    the same NDJSON from a live interface (Linux)
  *
  * Exit codes: 0 success, 1 the capture is damaged or unreadable (what was
  * read before the damage is still printed), 2 usage error.
@@ -17,7 +20,8 @@
 import { statSync } from 'node:fs'
 import { FlowtapError, InvalidArgumentError } from './errors.js'
 import type { FlowEnd } from './flows.js'
-import { openPcap, type CaptureStats } from './source.js'
+import { capture, type LiveSource } from './live.js'
+import { openPcap, type CaptureStats, type PacketSource } from './source.js'
 import { connLog, ZeekLogs } from './zeek.js'
 
 const USAGE = `usage:
@@ -30,17 +34,37 @@ const USAGE = `usage:
                                     the reassembled bytes one side of a TCP flow sent, raw, to stdout
                                     (IPv6 in brackets: [fd00::1]:80; either endpoint first; gaps skipped,
                                     counted on stderr)
+  flowtap capture -i IFACE [-f FILTER] [-w OUT.pcapng] [--packets|--flows|--sessions]
+                  [--duration S | --count N] [--workers N]
+                                    live capture (Linux, CAP_NET_RAW): packets (default), flows or sessions
+                                    as NDJSON, like the file commands; -f takes tcpdump filter syntax;
+                                    -w records what was captured; stops after S seconds, N packets or
+                                    Ctrl-C (open flows are then ended and printed); a status line
+                                    (rate, drops) on stderr when it is a terminal
+  Every command takes -f FILTER (tcpdump syntax, e.g. -f 'tcp port 80'): only matching packets count.
   flowtap --help | --version`
 
 class UsageError extends Error {}
 
 interface Args {
   command: string
+  /** The capture file, or the interface for `capture`. */
   file: string
   json: boolean
   limit: number | undefined
   flow: [Endpoint, Endpoint] | undefined
   direction: 'orig' | 'resp' | undefined
+  live: LiveArgs
+}
+
+interface LiveArgs {
+  iface?: string
+  filter?: string
+  write?: string
+  mode: 'packets' | 'flows' | 'sessions'
+  durationS?: number
+  count?: number
+  workers?: number
 }
 
 interface Endpoint {
@@ -48,7 +72,7 @@ interface Endpoint {
   port: number
 }
 
-const COMMANDS = ['stats', 'packets', 'flows', 'sessions', 'follow']
+const COMMANDS = ['stats', 'packets', 'flows', 'sessions', 'follow', 'capture']
 
 /** `1.2.3.4:80` or `[fd00::1]:80`. */
 function parseEndpoint(s: string): Endpoint {
@@ -72,11 +96,56 @@ function parseArgs(argv: string[]): Args {
   let limit: number | undefined
   let flow: [Endpoint, Endpoint] | undefined
   let direction: 'orig' | 'resp' | undefined
+  const live: LiveArgs = { mode: 'packets' }
+  let liveUsed = false
   const value = (a: string, i: number): [string | undefined, number] =>
-    a.includes('=') ? [a.slice(a.indexOf('=') + 1), i] : [argv[i + 1], i + 1]
+    a.startsWith('--') && a.includes('=') ? [a.slice(a.indexOf('=') + 1), i] : [argv[i + 1], i + 1]
+  const positiveNumber = (name: string, v: string | undefined, integer: boolean): number => {
+    const n = Number(v)
+    if (v === undefined || !(n > 0) || (integer && !Number.isInteger(n))) {
+      throw new UsageError(`${name} takes a positive ${integer ? 'whole ' : ''}number, got ${v ?? 'nothing'}`)
+    }
+    return n
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
-    if (a === '--json') json = true
+    const liveOpt = (name: string, ...alts: string[]): boolean => [name, ...alts].includes(a) || a.startsWith(`${name}=`)
+    if (liveOpt('--interface', '-i')) {
+      const [v, j] = value(a, i)
+      i = j
+      if (!v) throw new UsageError('-i takes an interface name')
+      live.iface = v
+      liveUsed = true
+    } else if (liveOpt('--filter', '-f')) {
+      const [v, j] = value(a, i)
+      i = j
+      if (v === undefined) throw new UsageError('-f takes a filter expression')
+      live.filter = v
+    } else if (liveOpt('--write', '-w')) {
+      const [v, j] = value(a, i)
+      i = j
+      if (!v) throw new UsageError('-w takes a file path')
+      live.write = v
+      liveUsed = true
+    } else if (a === '--packets' || a === '--flows' || a === '--sessions') {
+      live.mode = a.slice(2) as LiveArgs['mode']
+      liveUsed = true
+    } else if (liveOpt('--duration')) {
+      const [v, j] = value(a, i)
+      i = j
+      live.durationS = positiveNumber('--duration', v, false)
+      liveUsed = true
+    } else if (liveOpt('--count')) {
+      const [v, j] = value(a, i)
+      i = j
+      live.count = positiveNumber('--count', v, true)
+      liveUsed = true
+    } else if (liveOpt('--workers')) {
+      const [v, j] = value(a, i)
+      i = j
+      live.workers = positiveNumber('--workers', v, true)
+      liveUsed = true
+    } else if (a === '--json') json = true
     else if (a === '--limit' || a.startsWith('--limit=')) {
       const [v, j] = value(a, i)
       i = j
@@ -95,16 +164,25 @@ function parseArgs(argv: string[]): Args {
     } else if (a.startsWith('-') && a !== '-') throw new UsageError(`unknown option ${a}`)
     else positional.push(a)
   }
-  const [command, file, ...rest] = positional
+  const [command, ...more] = positional
   if (!command) throw new UsageError('missing command')
   if (!COMMANDS.includes(command)) throw new UsageError(`unknown command ${command}`)
+  if (command === 'capture') {
+    if (!live.iface) throw new UsageError('capture needs -i IFACE')
+    if (more.length) throw new UsageError(`unexpected argument ${more[0]}`)
+    if (live.durationS !== undefined && live.count !== undefined) throw new UsageError('give --duration or --count, not both')
+    if (json || limit !== undefined || flow || direction) throw new UsageError('capture takes -i, -f, -w, --packets/--flows/--sessions, --duration, --count, --workers')
+    return { command, file: live.iface, json, limit, flow, direction, live }
+  }
+  if (liveUsed) throw new UsageError(`-i, -w, --packets, --flows, --sessions, --duration, --count and --workers go with capture`)
+  const [file, ...rest] = more
   if (!file) throw new UsageError(`${command}: missing FILE`)
   if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`)
   if (json && command !== 'stats') throw new UsageError('--json goes with stats (the other commands always print JSON)')
   if (limit !== undefined && command !== 'packets') throw new UsageError('--limit goes with packets')
   if ((flow || direction) && command !== 'follow') throw new UsageError('--flow and --direction go with follow')
   if (command === 'follow' && (!flow || !direction)) throw new UsageError('follow needs --flow and --direction')
-  return { command, file, json, limit, flow, direction }
+  return { command, file, json, limit, flow, direction, live }
 }
 
 /** A one-line progress bar on stderr, for large files on a terminal. */
@@ -193,7 +271,7 @@ async function write(chunk: string): Promise<void> {
 }
 
 async function runStats(a: Args): Promise<number> {
-  const src = openPcap(a.file, { keepBytes: false })
+  const src = openPcap(a.file, { keepBytes: false, filter: a.live.filter })
   const progress = Progress.forFile(a.file)
   let error: FlowtapError | undefined
   try {
@@ -220,10 +298,9 @@ async function runStats(a: Args): Promise<number> {
   return 0
 }
 
-async function runPackets(a: Args): Promise<number> {
+async function runPackets(a: Args, src: PacketSource = openPcap(a.file, { filter: a.live.filter })): Promise<number> {
   const limit = a.limit ?? Infinity
   if (limit === 0) return 0
-  const src = openPcap(a.file)
   let n = 0
   try {
     for await (const b of src.packetBatches()) {
@@ -247,7 +324,7 @@ function damaged(a: Args, e: unknown): number {
   return 1
 }
 
-async function runFlows(a: Args): Promise<number> {
+async function runFlows(a: Args, src: PacketSource = openPcap(a.file, { filter: a.live.filter })): Promise<number> {
   // Flows end in any order; they are printed in the order they started,
   // holding a finished flow until every flow that started before it ended.
   // Sessions are parsed (and dropped) so that `service` is filled.
@@ -256,7 +333,7 @@ async function runFlows(a: Args): Promise<number> {
   let started = 0
   let next = 0
   try {
-    for await (const { flows } of openPcap(a.file).analysisBatches()) {
+    for await (const { flows } of src.analysisBatches()) {
       for (const ev of flows) {
         if (ev.type === 'flow.start') {
           order.set(ev.uid, started++)
@@ -279,10 +356,10 @@ async function runFlows(a: Args): Promise<number> {
   return 0
 }
 
-async function runSessions(a: Args): Promise<number> {
+async function runSessions(a: Args, src: PacketSource = openPcap(a.file, { filter: a.live.filter })): Promise<number> {
   const logs = new ZeekLogs()
   try {
-    for await (const batch of openPcap(a.file).sessionBatches()) {
+    for await (const batch of src.sessionBatches()) {
       let out = ''
       for (const s of batch) for (const line of logs.lines(s)) out += JSON.stringify(line) + '\n'
       if (out) await write(out)
@@ -304,7 +381,7 @@ async function runFollow(a: Args): Promise<number> {
   let gaps = 0
   let gapBytes = 0
   try {
-    for await (const batch of openPcap(a.file).streamBatches()) {
+    for await (const batch of openPcap(a.file, { filter: a.live.filter }).streamBatches()) {
       const out: Uint8Array[] = []
       for (const c of batch) {
         const f = c.flow
@@ -337,6 +414,75 @@ async function runFollow(a: Args): Promise<number> {
   return 0
 }
 
+/** A live status line on stderr: packets, rate, kernel drops. */
+function statusLine(src: LiveSource): (s: CaptureStats) => void {
+  let lastAt = Date.now()
+  let lastPackets = 0
+  return (s) => {
+    const now = Date.now()
+    const live = s.live
+    const rate = ((s.packets - lastPackets) * 1000) / Math.max(1, now - lastAt)
+    lastAt = now
+    lastPackets = s.packets
+    const workers = live && live.workers.length > 1 ? `, ${live.workers.length} workers` : ''
+    process.stderr.write(
+      `\r\x1b[K${src.iface}: ${s.packets} packets, ${Math.round(rate)} pkt/s, ${live?.kernelDrops ?? 0} dropped by the kernel${workers}`,
+    )
+  }
+}
+
+async function runCapture(a: Args): Promise<number> {
+  const o = a.live
+  const src = capture(o.iface!)
+  if (o.filter !== undefined) src.filter(o.filter)
+  if (o.write) src.record(o.write)
+  if (o.workers) src.fanout(o.workers)
+  if (o.mode === 'packets' && o.count !== undefined) a.limit = o.count
+  const tty = process.stderr.isTTY === true
+  if (tty) src.onStats(statusLine(src))
+  if (o.count !== undefined && o.mode !== 'packets') {
+    // Flows and sessions end when N packets have been captured.
+    src.statsInterval(tty ? 1000 : 100)
+    const n = o.count
+    src.onStats((s) => {
+      if (s.packets >= n) src.stop()
+    })
+  }
+  let timer: NodeJS.Timeout | undefined
+  void src.opened().then((opened) => {
+    if (!opened) return
+    // Like tcpdump's "listening on": from here on traffic is captured.
+    process.stderr.write(`flowtap: capturing on ${src.iface}${o.filter ? ` (filter: ${o.filter})` : ''}\n`)
+    if (o.durationS !== undefined) timer = setTimeout(() => src.stop(), o.durationS * 1000)
+  })
+  // Ctrl-C ends the capture gracefully (open flows are ended and printed);
+  // a second one exits at once.
+  let interrupted = false
+  const onSigint = () => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    src.stop()
+  }
+  process.on('SIGINT', onSigint)
+  process.on('SIGTERM', onSigint)
+  try {
+    const code = o.mode === 'flows' ? await runFlows(a, src) : o.mode === 'sessions' ? await runSessions(a, src) : await runPackets(a, src)
+    if (tty) process.stderr.write('\r\x1b[K')
+    const live = src.stats().live
+    if (live) {
+      process.stderr.write(
+        `flowtap: ${src.iface}: ${src.stats().packets} packets captured, ${live.received} received by the ring, ${live.kernelDrops} dropped by the kernel\n`,
+      )
+    }
+    return code
+  } finally {
+    if (timer) clearTimeout(timer)
+    process.off('SIGINT', onSigint)
+    process.off('SIGTERM', onSigint)
+    src.close()
+  }
+}
+
 function fmt(e: Endpoint): string {
   return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`
 }
@@ -366,6 +512,7 @@ async function main(argv: string[]): Promise<number> {
     if (args.command === 'flows') return await runFlows(args)
     if (args.command === 'sessions') return await runSessions(args)
     if (args.command === 'follow') return await runFollow(args)
+    if (args.command === 'capture') return await runCapture(args)
     return await runPackets(args)
   } catch (e) {
     if (e instanceof InvalidArgumentError) {

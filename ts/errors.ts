@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'ERR_PERMISSION'
   | 'ERR_IO'
   | 'ERR_INVALID_ARG'
+  | 'ERR_NO_SUCH_INTERFACE'
+  | 'ERR_FILTER'
+  | 'ERR_UNSUPPORTED_PLATFORM'
   | 'ERR_INTERNAL'
 
 /** Base class of every error flowtap throws (except {@link AbortError}). */
@@ -57,6 +60,12 @@ export class PermissionError extends FlowtapError {}
 export class IoError extends FlowtapError {}
 /** An option or argument is invalid; thrown synchronously where it is given. */
 export class InvalidArgumentError extends FlowtapError {}
+/** A live capture named an interface that does not exist (`ERR_NO_SUCH_INTERFACE`). */
+export class NoSuchInterfaceError extends FlowtapError {}
+/** A capture filter that libpcap's compiler rejected (`ERR_FILTER`); the message is the compiler's. */
+export class FilterError extends FlowtapError {}
+/** A feature this platform or build lacks, e.g. live capture outside Linux (`ERR_UNSUPPORTED_PLATFORM`). */
+export class UnsupportedPlatformError extends FlowtapError {}
 /** A bug in flowtap (a caught panic in the native core). Please report it. */
 export class InternalError extends FlowtapError {}
 
@@ -95,6 +104,12 @@ export function fromNative(e: NativeError, path?: string): FlowtapError {
       return new IoError(e.code, e.message)
     case 'ERR_INVALID_ARG':
       return new InvalidArgumentError(e.code, e.message)
+    case 'ERR_NO_SUCH_INTERFACE':
+      return new NoSuchInterfaceError(e.code, e.message)
+    case 'ERR_FILTER':
+      return new FilterError(e.code, e.message)
+    case 'ERR_UNSUPPORTED_PLATFORM':
+      return new UnsupportedPlatformError(e.code, e.message)
     default:
       return new InternalError('ERR_INTERNAL', `${e.code}: ${e.message}`)
   }

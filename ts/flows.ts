@@ -64,6 +64,8 @@ interface FlowBase {
   readonly resp: FlowEndpoint
   /** Outermost VLAN id when VLAN keying is on, else 0. */
   readonly vlan: number
+  /** The live-capture worker whose flow table tracked the flow; 0 for files. */
+  readonly worker: number
   readonly startNs: bigint
   readonly lastNs: bigint
   readonly origStats: FlowCounters
@@ -120,6 +122,7 @@ const T_FIRST = slot(layout.times, 'firstNs')
 const T_LAST = slot(layout.times, 'lastNs')
 const T_DURATION = slot(layout.times, 'durationNs')
 const UID_LEN = 18
+const WORKER_SEQ_SPAN = 2 ** 40
 
 function checkMs(name: string, v: unknown): void {
   if (v === undefined) return
@@ -215,6 +218,10 @@ abstract class FlowView {
   /** @internal The flow's number in its source (0, 1, …, in order of start). */
   get seq(): number {
     return this.b.counts[this.i * STRIDE + C_SEQ]!
+  }
+  get worker(): number {
+    // Each live worker numbers its flows from worker × 2^40.
+    return Math.floor(this.seq / WORKER_SEQ_SPAN)
   }
 
   protected baseJson(type: string): Record<string, unknown> {

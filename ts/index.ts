@@ -7,7 +7,9 @@
  * @packageDocumentation
  */
 export { openPcap, PacketSource } from './source.js'
-export type { AnalysisStats, OpenOptions, IterateOptions, CaptureStats, FlowTimeouts } from './source.js'
+export type { AnalysisStats, OpenOptions, IterateOptions, CaptureStats, FlowTimeouts, LiveStats, WorkerStats } from './source.js'
+export { capture, LiveSource } from './live.js'
+export type { FanoutMode, RingOptions } from './live.js'
 export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
 export type {
   DnsMessage,
@@ -58,6 +60,9 @@ export {
   FlowtapError,
   InternalError,
   InvalidArgumentError,
+  NoSuchInterfaceError,
+  FilterError,
+  UnsupportedPlatformError,
   IoError,
   LimitExceededError,
   PermissionError,

@@ -261,9 +261,11 @@ export class PacketBatch implements Iterable<Packet> {
   readonly data: Uint8Array
   /** Index of this batch's first packet in its source. */
   readonly firstIndex: number
+  /** The live-capture worker (ring) these packets came from; 0 for files. */
+  readonly worker: number
 
   /** @internal */
-  constructor(b: BindingBatch, firstIndex: number) {
+  constructor(b: BindingBatch, firstIndex: number, worker = 0) {
     const n = b.length
     const cap = b.capacity
     const cols = { timestampNs: b.ts.subarray(0, n) } as BatchColumns
@@ -275,6 +277,7 @@ export class PacketBatch implements Iterable<Packet> {
     this.addrs = b.addrs
     this.data = b.data
     this.firstIndex = firstIndex
+    this.worker = worker
   }
 
   /** The packet at `i` (0-based within the batch). */
@@ -343,6 +346,11 @@ export class Packet {
   /** 0-based position of the packet in its source. */
   get index(): number {
     return this.batch.firstIndex + this.row
+  }
+
+  /** The live-capture worker that captured the packet; 0 for files. */
+  get worker(): number {
+    return this.batch.worker
   }
   /** Capture time in nanoseconds since the Unix epoch. */
   get timestampNs(): bigint {

@@ -14,7 +14,6 @@ import { flowEvents, toBindingFlowOptions, type FlowEvent, type FlowOptions } fr
 import {
   native,
   type BindingBatchResult,
-  type BindingCapture,
   type BindingAnalyzeOptions,
   type BindingFlowOptions,
   type BindingOpenOptions,
@@ -39,6 +38,13 @@ export interface OpenOptions {
    * @default 262144
    */
   maxPacketBytes?: number
+  /**
+   * Keep only packets matching a filter in tcpdump syntax
+   * (`tcp port 443 and host 10.0.0.1`), compiled by libpcap's own compiler.
+   * An invalid expression fails the first `next()` with {@link FilterError}
+   * (`ERR_FILTER`) and the compiler's message.
+   */
+  filter?: string
 }
 
 /** Options of one iteration. */
@@ -49,8 +55,8 @@ export interface IterateOptions {
 
 /** Totals of the most recent iteration of a source. */
 export interface CaptureStats {
-  /** `pcap` or `pcapng`, once the header has been read. */
-  format: 'pcap' | 'pcapng' | undefined
+  /** `pcap` or `pcapng` once a file's header has been read; `live` for {@link capture}. */
+  format: 'pcap' | 'pcapng' | 'live' | undefined
   packets: number
   /** Captured bytes. */
   bytes: number
@@ -73,6 +79,31 @@ export interface CaptureStats {
   position: number
   /** From {@link PacketSource.flows}, `sessions()` and `streams()`: the analysis layers' counters. */
   analysis: AnalysisStats | undefined
+  /** Live captures only: the kernel's and each worker's counters. */
+  live?: LiveStats
+}
+
+/** Counters of one live-capture worker (one ring). */
+export interface WorkerStats {
+  worker: number
+  /** Packets the kernel passed to this worker's ring, delivered or dropped. */
+  received: number
+  /** Packets the kernel dropped because the ring was full (the consumer fell behind). */
+  kernelDrops: number
+  /** Times the ring froze its queue (TPACKET_V3). */
+  freezes: number
+  /** Packets handed to the decoder (on loopback one of the kernel's two copies). */
+  packets: number
+}
+
+/** A live capture's counters, cumulative since it opened. */
+export interface LiveStats {
+  received: number
+  kernelDrops: number
+  freezes: number
+  /** The interface's link type (1 Ethernet, 101 raw IP). */
+  linkType: number
+  workers: WorkerStats[]
 }
 
 /**
@@ -118,6 +149,9 @@ export interface AnalysisStats {
 
 const U32_MAX = 0xffff_ffff
 
+/** Marks the construction of a live source (see `live.ts`). @internal */
+export const LIVE: unique symbol = Symbol('flowtap.live')
+
 /** Flow timeouts, as {@link PacketSource.flowTimeouts} takes them. */
 export type FlowTimeouts = Pick<FlowOptions, 'tcpIdleMs' | 'tcpHandshakeMs' | 'tcpCloseDelayMs' | 'udpIdleMs' | 'otherIdleMs'>
 
@@ -152,7 +186,16 @@ function toBindingOptions(o: OpenOptions | undefined): BindingOpenOptions {
   if (o.keepBytes !== undefined && typeof o.keepBytes !== 'boolean') {
     throw new InvalidArgumentError('ERR_INVALID_ARG', `keepBytes must be a boolean, got ${String(o.keepBytes)}`)
   }
-  return { batchPackets: o.batchSize, batchBytes: o.batchBytes, keepBytes: o.keepBytes, maxPacketBytes: o.maxPacketBytes }
+  if (o.filter !== undefined && typeof o.filter !== 'string') {
+    throw new InvalidArgumentError('ERR_INVALID_ARG', `filter must be a string, got ${String(o.filter)}`)
+  }
+  return {
+    batchPackets: o.batchSize,
+    batchBytes: o.batchBytes,
+    keepBytes: o.keepBytes,
+    maxPacketBytes: o.maxPacketBytes,
+    filter: o.filter,
+  }
 }
 
 function toStats(s: BindingStats): CaptureStats {
@@ -170,7 +213,31 @@ function toStats(s: BindingStats): CaptureStats {
     lastTimestampNs: s.lastTsNs,
     position: s.position,
     analysis: s.analysis ? { ...s.analysis } : undefined,
+    ...(s.live ? { live: toLiveStats(s.live) } : {}),
   }
+}
+
+function toLiveStats(l: NonNullable<BindingStats['live']>): LiveStats {
+  const workers = l.workers.map((w) => ({ ...w }))
+  const sum = (k: 'received' | 'kernelDrops' | 'freezes') => workers.reduce((a, w) => a + w[k], 0)
+  return {
+    received: sum('received'),
+    kernelDrops: sum('kernelDrops'),
+    freezes: sum('freezes'),
+    linkType: l.linkType,
+    workers,
+  }
+}
+
+/**
+ * What a source iterates over natively: a capture file (`BindingCapture`)
+ * or a live capture (`BindingLive`).
+ * @internal
+ */
+export interface NativeCapture {
+  nextBatch(): Promise<BindingBatchResult>
+  stats(): BindingStats
+  close(): void
 }
 
 /** An async iterator over the items of a pass. */
@@ -226,7 +293,7 @@ type Settled<T> = { item?: T; error?: FlowtapError; done: boolean }
  * batch, a list of flow events), or undefined for a step without one.
  */
 class Pass<T> {
-  private capture: BindingCapture | undefined
+  private capture: NativeCapture | undefined
   private pending: Promise<Settled<T>> | undefined
   private closed = false
   private abort: Promise<never> | undefined
@@ -234,7 +301,7 @@ class Pass<T> {
 
   constructor(
     private readonly source: PacketSource,
-    capture: BindingCapture,
+    capture: NativeCapture,
     private readonly signal: AbortSignal | undefined,
     private readonly take: (r: BindingBatchResult) => T | undefined,
   ) {
@@ -265,6 +332,7 @@ class Pass<T> {
     if (!cap) return Promise.resolve({ done: true })
     return cap.nextBatch().then(
       (r): Settled<T> => {
+        this.source.observe(r)
         if (r.error) return { error: fromNative(r.error, this.source.path), done: true }
         if (r.done) return { done: true }
         return { item: this.take(r), done: false }
@@ -333,11 +401,13 @@ export class PacketSource implements AsyncIterable<Packet> {
   private sessionDefaults: SessionOptions = {}
   private readonly active = new Set<Pass<unknown>>()
   private lastStats: CaptureStats | undefined
-  private lastCapture: BindingCapture | undefined
+  private lastCapture: NativeCapture | undefined
 
   /** @internal */
-  constructor(input: string | Uint8Array, options?: OpenOptions) {
-    if (typeof input === 'string') {
+  constructor(input: string | Uint8Array | typeof LIVE, options?: OpenOptions) {
+    if (input === LIVE) {
+      // A live source (subclass) opens its own native capture.
+    } else if (typeof input === 'string') {
       if (input.length === 0) throw new InvalidArgumentError('ERR_INVALID_ARG', 'path must not be empty')
       this.path = input
     } else if (input instanceof Uint8Array) {
@@ -366,6 +436,19 @@ export class PacketSource implements AsyncIterable<Packet> {
   /** Sets {@link OpenOptions.maxPacketBytes}. */
   maxPacketBytes(bytes: number): this {
     return this.setOpen({ maxPacketBytes: bytes })
+  }
+
+  /**
+   * Keeps only packets matching a tcpdump-syntax filter (see
+   * {@link OpenOptions.filter}); on a live capture it runs in the kernel.
+   *
+   * @example
+   * ```ts
+   * for await (const p of openPcap('trace.pcap').filter('tcp port 80 and host 10.0.0.1').packets()) console.log(p.index)
+   * ```
+   */
+  filter(expression: string): this {
+    return this.setOpen({ filter: expression })
   }
 
   /**
@@ -427,10 +510,7 @@ export class PacketSource implements AsyncIterable<Packet> {
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG', 'signal must be an AbortSignal')
     }
-    const cap =
-      this.path !== undefined
-        ? native.BindingCapture.fromFile(this.path, this.options, flows, analyze)
-        : native.BindingCapture.fromBytes(this.bytes!, this.options, flows, analyze)
+    const cap = this.openNative(this.options, flows, analyze)
     this.lastCapture = cap
     this.lastStats = undefined
     const pass = new Pass(this, cap, signal, take)
@@ -439,18 +519,28 @@ export class PacketSource implements AsyncIterable<Packet> {
     return pass
   }
 
+  /** The native capture of one iteration. @internal */
+  protected openNative(options: BindingOpenOptions, flows?: BindingFlowOptions, analyze?: BindingAnalyzeOptions): NativeCapture {
+    return this.path !== undefined
+      ? native.BindingCapture.fromFile(this.path, options, flows, analyze)
+      : native.BindingCapture.fromBytes(this.bytes!, options, flows, analyze)
+  }
+
+  /** Sees every native step of an iteration (live sources report stats from here). @internal */
+  observe(_r: BindingBatchResult): void {}
+
   private packetPass(signal: AbortSignal | undefined): Pass<PacketBatch> {
     let nextIndex = 0
     return this.start(signal, (r) => {
       if (!r.batch) return undefined
-      const b = new PacketBatch(r.batch, nextIndex)
+      const b = new PacketBatch(r.batch, nextIndex, r.worker ?? 0)
       nextIndex += b.length
       return b
     })
   }
 
   /** @internal */
-  retire(pass: Pass<unknown>, cap: BindingCapture): void {
+  retire(pass: Pass<unknown>, cap: NativeCapture): void {
     this.active.delete(pass)
     if (cap === this.lastCapture) this.lastStats = toStats(cap.stats())
   }
