@@ -20,6 +20,7 @@
 use std::ffi::CString;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::CaptureError;
@@ -128,10 +129,11 @@ pub struct Ring {
     next: u32,
     loopback: bool,
     link_type: u16,
-    stats: RingStats,
+    stats: StatsReader,
 }
 
-// The ring owns its fd and mapping; nothing else aliases them.
+// The ring owns its fd and mapping; stats readers use the fd only under
+// their lock, which the ring takes before closing it.
 unsafe impl Send for Ring {}
 
 const TP_STATUS_KERNEL: u32 = 0;
@@ -187,7 +189,7 @@ impl Ring {
             next: 0,
             loopback: false,
             link_type: 0,
-            stats: RingStats::default(),
+            stats: StatsReader::new(fd),
             cfg,
         };
         let arphrd = ring.hardware_type(&name)?;
@@ -395,13 +397,50 @@ impl Ring {
 
     /// Cumulative statistics; accumulates the kernel's reset-on-read counters.
     pub fn stats(&mut self) -> Result<RingStats, CaptureError> {
+        self.stats.read()
+    }
+
+    /// A handle that reads this ring's statistics from any thread (e.g.
+    /// while the reading thread is blocked by backpressure). Reads through
+    /// the ring and through handles share one accumulator, so no count is
+    /// lost or counted twice; once the ring is closed a handle returns the
+    /// final totals.
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(Arc::clone(&self.stats.0))
+    }
+}
+
+struct StatsState {
+    /// The ring's socket while it is open.
+    fd: Option<libc::c_int>,
+    total: RingStats,
+}
+
+/// Reads a ring's cumulative statistics; see [`Ring::stats_reader`].
+#[derive(Clone)]
+pub struct StatsReader(Arc<Mutex<StatsState>>);
+
+impl StatsReader {
+    fn new(fd: libc::c_int) -> Self {
+        StatsReader(Arc::new(Mutex::new(StatsState {
+            fd: Some(fd),
+            total: RingStats::default(),
+        })))
+    }
+
+    pub fn read(&self) -> Result<RingStats, CaptureError> {
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(fd) = st.fd else {
+            return Ok(st.total);
+        };
         // SAFETY: zeroed tpacket_stats_v3 is valid.
         let mut s: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
-        // SAFETY: s and len are valid for the call.
+        // SAFETY: s and len are valid for the call; the fd is open while
+        // `st.fd` is Some (the ring closes it under this lock).
         let r = unsafe {
             libc::getsockopt(
-                self.fd,
+                fd,
                 libc::SOL_PACKET,
                 libc::PACKET_STATISTICS,
                 &mut s as *mut _ as *mut libc::c_void,
@@ -412,10 +451,17 @@ impl Ring {
             return Err(last_err("PACKET_STATISTICS"));
         }
         // tp_packets counts drops too.
-        self.stats.packets += u64::from(s.tp_packets);
-        self.stats.drops += u64::from(s.tp_drops);
-        self.stats.freeze_q_cnt += u64::from(s.tp_freeze_q_cnt);
-        Ok(self.stats)
+        st.total.packets += u64::from(s.tp_packets);
+        st.total.drops += u64::from(s.tp_drops);
+        st.total.freeze_q_cnt += u64::from(s.tp_freeze_q_cnt);
+        Ok(st.total)
+    }
+
+    /// Takes the last counts and forgets the fd, which the ring then closes.
+    fn close(&self) -> Option<libc::c_int> {
+        let _ = self.read();
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.fd.take()
     }
 }
 
@@ -467,12 +513,14 @@ fn link_type_of(arphrd: u16) -> Option<u16> {
 
 impl Drop for Ring {
     fn drop(&mut self) {
+        // Stats readers forget the fd first, so none reads a reused number.
+        let fd = self.stats.close().unwrap_or(self.fd);
         // SAFETY: map/fd are owned by this ring and no Block outlives it.
         unsafe {
             if !self.map.is_null() {
                 libc::munmap(self.map as *mut libc::c_void, self.map_len);
             }
-            libc::close(self.fd);
+            libc::close(fd);
         }
     }
 }

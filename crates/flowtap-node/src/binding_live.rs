@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flowtap_capture::ring::{Fanout, FanoutMode, Ring, RingConfig, RingStats, Waker};
+use flowtap_capture::ring::{Fanout, FanoutMode, Ring, RingConfig, StatsReader, Waker};
 use flowtap_capture::CaptureError;
 use flowtap_core::analyze::{AnalyzeOptions, Analyzer};
 use flowtap_core::batch::PacketBatch;
@@ -218,7 +218,6 @@ enum Msg {
 /// Counters a worker publishes for `stats()`.
 #[derive(Default, Clone)]
 struct WorkerTotals {
-    ring: RingStats,
     source: SourceStats,
     packets: u64,
     analysis: Option<BindingAnalysisStats>,
@@ -452,11 +451,7 @@ impl Worker {
     }
 
     fn publish(&mut self) {
-        let ring = self.ring.stats().ok();
         let mut t = lock(&self.totals);
-        if let Some(r) = ring {
-            t.ring = r;
-        }
         t.source.clone_from(&self.stats);
         t.packets = self.packets;
         t.analysis = self.analyzer.as_deref().map(BindingAnalysisStats::of);
@@ -526,6 +521,9 @@ impl Flags {
 #[derive(Default)]
 struct LiveTotals {
     workers: Vec<Arc<Mutex<WorkerTotals>>>,
+    /// Ring counters, read from the JS thread even while a worker is
+    /// blocked (backpressure is when drops happen).
+    rings: Vec<StatsReader>,
     link_type: u16,
 }
 
@@ -610,7 +608,8 @@ impl BindingLive {
         let mut source = SourceStats::default();
         let mut analysis: Option<BindingAnalysisStats> = None;
         let mut workers = Vec::with_capacity(t.workers.len());
-        for (i, w) in t.workers.iter().enumerate() {
+        for (i, (w, r)) in t.workers.iter().zip(&t.rings).enumerate() {
+            let ring = r.read().unwrap_or_default();
             let w = lock(w);
             source.merge(&w.source);
             if let Some(a) = &w.analysis {
@@ -618,9 +617,9 @@ impl BindingLive {
             }
             workers.push(BindingWorkerStats {
                 worker: i as u32,
-                received: w.ring.packets as f64,
-                kernel_drops: w.ring.drops as f64,
-                freezes: w.ring.freeze_q_cnt as f64,
+                received: ring.packets as f64,
+                kernel_drops: ring.drops as f64,
+                freezes: ring.freeze_q_cnt as f64,
                 packets: w.packets as f64,
             });
         }
@@ -655,6 +654,7 @@ fn open(cfg: Config, flags: &Flags, totals: &Mutex<LiveTotals>) -> Result<Pipeli
         );
     }
     let link_type = LinkType(rings[0].link_type());
+    let readers: Vec<StatsReader> = rings.iter().map(Ring::stats_reader).collect();
     let recorder = match &cfg.record {
         None => None,
         Some(path) => {
@@ -725,6 +725,7 @@ fn open(cfg: Config, flags: &Flags, totals: &Mutex<LiveTotals>) -> Result<Pipeli
     }
     let mut t = lock(totals);
     t.workers = slots;
+    t.rings = readers;
     t.link_type = link_type.0;
     drop(t);
     binding_pool::opened();
