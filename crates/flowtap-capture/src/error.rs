@@ -9,6 +9,8 @@ pub enum CaptureError {
     NoSuchInterface(String),
     #[error("invalid filter: {0}")]
     Filter(String),
+    #[error("frame of {len} bytes does not fit: the interface takes at most {max} (MTU plus link header)")]
+    FrameTooLarge { len: usize, max: usize },
     #[error("{context}: {source}")]
     Io {
         context: &'static str,
@@ -24,6 +26,7 @@ impl CaptureError {
             CaptureError::Permission(_) => "ERR_PERMISSION",
             CaptureError::NoSuchInterface(_) => "ERR_NO_SUCH_INTERFACE",
             CaptureError::Filter(_) => "ERR_FILTER",
+            CaptureError::FrameTooLarge { .. } => "ERR_FRAME_TOO_LARGE",
             CaptureError::Io { .. } => "ERR_IO",
         }
     }

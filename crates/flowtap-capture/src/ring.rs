@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::sys::{interface_index, last_err, setopt};
 use crate::CaptureError;
 
 /// Ring configuration. Defaults: 1 MiB blocks x 32 (32 MiB), 2048-byte frame
@@ -141,27 +142,6 @@ const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
-fn last_err(context: &'static str) -> CaptureError {
-    let source = io::Error::last_os_error();
-    match source.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => CaptureError::Permission(source),
-        _ => CaptureError::Io { context, source },
-    }
-}
-
-fn setopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, v: &T) -> libc::c_int {
-    // SAFETY: v points to a live T of the given size.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            v as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    }
-}
-
 impl Ring {
     /// Opens a ring on `iface`, optionally joining a fanout group.
     pub fn open(
@@ -169,12 +149,7 @@ impl Ring {
         cfg: RingConfig,
         fanout: Option<Fanout>,
     ) -> Result<Self, CaptureError> {
-        let name = CString::new(iface).map_err(|_| CaptureError::NoSuchInterface(iface.into()))?;
-        // SAFETY: name is a valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(CaptureError::NoSuchInterface(iface.into()));
-        }
+        let (name, ifindex) = interface_index(iface)?;
         // Protocol 0: the socket receives nothing until bind() names one, so
         // packets of other interfaces cannot slip in while it is set up.
         // SAFETY: plain syscall.
@@ -216,15 +191,7 @@ impl Ring {
     }
 
     fn hardware_type(&self, name: &CString) -> Result<u16, CaptureError> {
-        // SAFETY: zeroed ifreq is valid; the name fits (if_nametoindex took it).
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (d, s) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
-            *d = *s as libc::c_char;
-        }
-        // SAFETY: req is a valid ifreq for SIOCGIFHWADDR.
-        if unsafe { libc::ioctl(self.fd, libc::SIOCGIFHWADDR, &mut req) } < 0 {
-            return Err(last_err("SIOCGIFHWADDR"));
-        }
+        let req = crate::sys::ifreq(self.fd, name, libc::SIOCGIFHWADDR, "SIOCGIFHWADDR")?;
         // SAFETY: SIOCGIFHWADDR filled the ifru_hwaddr member.
         Ok(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
     }
