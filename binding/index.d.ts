@@ -29,6 +29,27 @@ export declare class BindingCapture {
   get isOpen(): boolean
 }
 
+export declare class BindingInjector {
+  /** Opens a transmit ring on `iface`: the injector, or the error. */
+  static create(iface: string): BindingInjector
+  /** Opens the ring; returns the error instead of throwing it. */
+  open(options?: BindingInjectOptions | undefined | null): BindingError | null
+  /**
+   * Queues as many frames as there are free slots, in order, and kicks
+   * the kernel once. Stops at the first frame it refuses.
+   */
+  sendBatch(frames: Array<Uint8Array>): BindingSendResult
+  /** Kicks the kernel to send what is queued. */
+  flush(): BindingError | null
+  /** Resolves true once a slot is free, false after `timeoutMs`. */
+  writable(timeoutMs: number): Promise<boolean>
+  /** Resolves true once every queued frame has left, false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>
+  stats(): BindingTxStats | null
+  /** Releases the socket and the ring (frames still queued are dropped). */
+  close(): void
+}
+
 /** A live capture on one interface, read in batches off the JS thread. */
 export declare class BindingLive {
   /**
@@ -223,6 +244,13 @@ export interface BindingFlowOptions {
   defrag?: boolean
 }
 
+/** Transmit ring options (see `inject()` in TypeScript for the defaults). */
+export interface BindingInjectOptions {
+  frameSize?: number
+  frameCount?: number
+  qdiscBypass?: boolean
+}
+
 /** Names of the batch columns per width, in index order. */
 export interface BindingLayout {
   u8: Array<string>
@@ -286,6 +314,15 @@ export interface BindingOpenOptions {
   filter?: string
 }
 
+/**
+ * What `sendBatch` did: how many frames it queued (a prefix of the
+ * batch), and the error that stopped it early, if any.
+ */
+export interface BindingSendResult {
+  queued: number
+  error?: BindingError
+}
+
 /** Running totals of a source (see `SourceStats` in the core). */
 export interface BindingStats {
   format?: string
@@ -338,6 +375,20 @@ export interface BindingStreamBatch {
 export interface BindingStreamLayout {
   gapReasons: Array<string>
   endReasons: Array<string>
+}
+
+export interface BindingTxStats {
+  queued: number
+  sent: number
+  bytes: number
+  rejected: number
+  kicks: number
+  /** Frames queued and not yet taken by the kernel. */
+  inFlight: number
+  /** Slots in the ring. */
+  capacity: number
+  /** The largest frame accepted. */
+  maxFrame: number
 }
 
 /** Per-worker counters, as JavaScript receives them. */

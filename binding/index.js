@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.BindingCapture = nativeBinding.BindingCapture
+module.exports.BindingInjector = nativeBinding.BindingInjector
 module.exports.BindingLive = nativeBinding.BindingLive
 module.exports.batchLayout = nativeBinding.batchLayout
 module.exports.flowLayout = nativeBinding.flowLayout

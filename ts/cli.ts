@@ -10,6 +10,8 @@
  *   flowtap capture -i IFACE [-f FILTER] [-w OUT.pcapng] [--packets|--flows|--sessions]
  *                   [--duration S|--count N] [--workers N]
  *                                    the same NDJSON from a live interface (Linux)
+ *   flowtap replay FILE -i IFACE [--speed X|--top]
+ *                                    send a capture's packets onto an interface (Linux)
  *
  * Exit codes: 0 success, 1 the capture is damaged or unreadable (what was
  * read before the damage is still printed), 2 usage error.
@@ -20,6 +22,7 @@
 import { statSync } from 'node:fs'
 import { FlowtapError, InvalidArgumentError } from './errors.js'
 import type { FlowEnd } from './flows.js'
+import { replay } from './inject.js'
 import { capture, type LiveSource } from './live.js'
 import { openPcap, type CaptureStats, type PacketSource } from './source.js'
 import { connLog, ZeekLogs } from './zeek.js'
@@ -41,6 +44,9 @@ const USAGE = `usage:
                                     -w records what was captured; stops after S seconds, N packets or
                                     Ctrl-C (open flows are then ended and printed); a status line
                                     (rate, drops) on stderr when it is a terminal
+  flowtap replay FILE -i IFACE [--speed X | --top]
+                                    send the capture's Ethernet frames onto IFACE (Linux, CAP_NET_RAW) at the
+                                    original pace, X times faster, or as fast as possible; a summary on stderr
   Every command takes -f FILTER (tcpdump syntax, e.g. -f 'tcp port 80'): only matching packets count.
   flowtap --help | --version`
 
@@ -65,6 +71,8 @@ interface LiveArgs {
   durationS?: number
   count?: number
   workers?: number
+  speed?: number
+  top?: boolean
 }
 
 interface Endpoint {
@@ -72,7 +80,7 @@ interface Endpoint {
   port: number
 }
 
-const COMMANDS = ['stats', 'packets', 'flows', 'sessions', 'follow', 'capture']
+const COMMANDS = ['stats', 'packets', 'flows', 'sessions', 'follow', 'capture', 'replay']
 
 /** `1.2.3.4:80` or `[fd00::1]:80`. */
 function parseEndpoint(s: string): Endpoint {
@@ -145,7 +153,12 @@ function parseArgs(argv: string[]): Args {
       i = j
       live.workers = positiveNumber('--workers', v, true)
       liveUsed = true
-    } else if (a === '--json') json = true
+    } else if (liveOpt('--speed')) {
+      const [v, j] = value(a, i)
+      i = j
+      live.speed = positiveNumber('--speed', v, false)
+    } else if (a === '--top') live.top = true
+    else if (a === '--json') json = true
     else if (a === '--limit' || a.startsWith('--limit=')) {
       const [v, j] = value(a, i)
       i = j
@@ -174,6 +187,15 @@ function parseArgs(argv: string[]): Args {
     if (json || limit !== undefined || flow || direction) throw new UsageError('capture takes -i, -f, -w, --packets/--flows/--sessions, --duration, --count, --workers')
     return { command, file: live.iface, json, limit, flow, direction, live }
   }
+  if (command === 'replay') {
+    const [file, ...rest] = more
+    if (!file) throw new UsageError('replay: missing FILE')
+    if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`)
+    if (!live.iface) throw new UsageError('replay needs -i IFACE')
+    if (live.speed !== undefined && live.top) throw new UsageError('give --speed or --top, not both')
+    return { command, file, json, limit, flow, direction, live }
+  }
+  if (live.speed !== undefined || live.top) throw new UsageError('--speed and --top go with replay')
   if (liveUsed) throw new UsageError(`-i, -w, --packets, --flows, --sessions, --duration, --count and --workers go with capture`)
   const [file, ...rest] = more
   if (!file) throw new UsageError(`${command}: missing FILE`)
@@ -483,6 +505,33 @@ async function runCapture(a: Args): Promise<number> {
   }
 }
 
+async function runReplay(a: Args): Promise<number> {
+  const o = a.live
+  const tty = process.stderr.isTTY === true
+  const src = openPcap(a.file, { filter: o.filter })
+  const controller = new AbortController()
+  const onSigint = () => controller.abort()
+  process.on('SIGINT', onSigint)
+  try {
+    const s = await replay(src, o.iface!, {
+      speed: o.speed,
+      top: o.top,
+      signal: controller.signal,
+      onProgress: tty
+        ? (p) => process.stderr.write(`\r\x1b[K${o.iface}: ${p.packets} packets, ${Math.round((p.packets * 1000) / Math.max(1, p.elapsedMs))} pkt/s`)
+        : undefined,
+    })
+    if (tty) process.stderr.write('\r\x1b[K')
+    process.stderr.write(
+      `flowtap: ${o.iface}: sent ${s.packets} packets (${s.bytes} bytes) in ${(s.elapsedMs / 1000).toFixed(3)} s; ` +
+        `${s.skipped} skipped (not Ethernet), ${s.rejected} refused (larger than the MTU allows)\n`,
+    )
+    return 0
+  } finally {
+    process.off('SIGINT', onSigint)
+  }
+}
+
 function fmt(e: Endpoint): string {
   return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`
 }
@@ -513,6 +562,7 @@ async function main(argv: string[]): Promise<number> {
     if (args.command === 'sessions') return await runSessions(args)
     if (args.command === 'follow') return await runFollow(args)
     if (args.command === 'capture') return await runCapture(args)
+    if (args.command === 'replay') return await runReplay(args)
     return await runPackets(args)
   } catch (e) {
     if (e instanceof InvalidArgumentError) {

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'ERR_NO_SUCH_INTERFACE'
   | 'ERR_FILTER'
   | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_INTERNAL'
 
 /** Base class of every error flowtap throws (except {@link AbortError}). */
@@ -64,6 +65,10 @@ export class InvalidArgumentError extends FlowtapError {}
 export class NoSuchInterfaceError extends FlowtapError {}
 /** A capture filter that libpcap's compiler rejected (`ERR_FILTER`); the message is the compiler's. */
 export class FilterError extends FlowtapError {}
+/** A frame longer than the interface takes (MTU plus link header); `queued` says how many frames of the batch went before it. */
+export class FrameTooLargeError extends FlowtapError {
+  readonly queued?: number
+}
 /** A feature this platform or build lacks, e.g. live capture outside Linux (`ERR_UNSUPPORTED_PLATFORM`). */
 export class UnsupportedPlatformError extends FlowtapError {}
 /** A bug in flowtap (a caught panic in the native core). Please report it. */
@@ -108,6 +113,8 @@ export function fromNative(e: NativeError, path?: string): FlowtapError {
       return new NoSuchInterfaceError(e.code, e.message)
     case 'ERR_FILTER':
       return new FilterError(e.code, e.message)
+    case 'ERR_FRAME_TOO_LARGE':
+      return new FrameTooLargeError(e.code, e.message)
     case 'ERR_UNSUPPORTED_PLATFORM':
       return new UnsupportedPlatformError(e.code, e.message)
     default:

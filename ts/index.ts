@@ -9,6 +9,8 @@
 export { openPcap, PacketSource } from './source.js'
 export type { AnalysisStats, OpenOptions, IterateOptions, CaptureStats, FlowTimeouts, LiveStats, WorkerStats } from './source.js'
 export { capture, LiveSource } from './live.js'
+export { inject, Injector, replay } from './inject.js'
+export type { InjectOptions, InjectStats, ReplayOptions, ReplayStats } from './inject.js'
 export type { FanoutMode, RingOptions } from './live.js'
 export { Packet, PacketBatch, linkTypeName, tcpFlagString } from './packet.js'
 export type {
@@ -63,6 +65,7 @@ export {
   NoSuchInterfaceError,
   FilterError,
   UnsupportedPlatformError,
+  FrameTooLargeError,
   IoError,
   LimitExceededError,
   PermissionError,

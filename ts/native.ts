@@ -19,6 +19,7 @@ import type {
 } from '../binding/index.js'
 
 export type { BindingAnalyzeOptions, BindingStreamBatch }
+export type BindingInjectOptions = import('../binding/index.js').BindingInjectOptions
 export type { BindingBatch, BindingBatchResult, BindingCapture, BindingFlowBatch, BindingFlowOptions, BindingOpenOptions, BindingStats }
 
 export const native = binding as typeof import('../binding/index.js')

@@ -27,30 +27,23 @@ use std::time::{Duration, Instant};
 use crate::sys::{ifreq, interface_index, last_err, setopt};
 use crate::CaptureError;
 
-/// Transmit ring configuration. Defaults: 1024 slots of 2048 bytes (2 MiB),
-/// qdisc bypass off (frames go through the interface's queueing discipline
-/// like any other traffic).
-#[derive(Debug, Clone)]
+/// Transmit ring configuration. Defaults: slots sized for the interface's
+/// MTU, as many as fit in 4 MiB (at most 1024: 2048-byte slots on a
+/// 1500-byte MTU), qdisc bypass off (frames go through the interface's
+/// queueing discipline like any other traffic).
+#[derive(Debug, Clone, Default)]
 pub struct TxConfig {
     /// Bytes per slot, header included; a frame may use up to
-    /// `frame_size - 32`. A multiple of 16, at most 65536.
+    /// `frame_size - 32`. A multiple of 16, at most 262144; 0: the
+    /// smallest slot that holds a full-MTU frame.
     pub frame_size: u32,
-    /// Slots in the ring: frames in flight at most.
+    /// Slots in the ring: frames in flight at most; 0: as many as fit in
+    /// 4 MiB, at most 1024.
     pub frame_count: u32,
     /// Hand frames straight to the driver, skipping the qdisc
     /// (PACKET_QDISC_BYPASS): faster, but no traffic shaping and no
     /// local taps see them.
     pub qdisc_bypass: bool,
-}
-
-impl Default for TxConfig {
-    fn default() -> Self {
-        TxConfig {
-            frame_size: 2048,
-            frame_count: 1024,
-            qdisc_bypass: false,
-        }
-    }
 }
 
 /// Counters of an [`Injector`], cumulative.
@@ -66,6 +59,21 @@ pub struct TxStats {
     pub rejected: u64,
     /// `send()` kicks.
     pub kicks: u64,
+}
+
+/// The largest slot accepted.
+const MAX_SLOT: u32 = 262_144;
+/// Ring memory when the slot count is left to us.
+const DEFAULT_RING_BYTES: u32 = 4 << 20;
+
+/// Closes a socket on an early return, before the injector owns it.
+struct Closer(libc::c_int);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        // SAFETY: the fd is ours until the injector takes it.
+        unsafe { libc::close(self.0) };
+    }
 }
 
 const TP_STATUS_AVAILABLE: u32 = 0;
@@ -102,24 +110,22 @@ unsafe impl Send for Injector {}
 
 impl Injector {
     /// Opens a transmit ring on `iface`.
-    pub fn open(iface: &str, cfg: TxConfig) -> Result<Self, CaptureError> {
-        if cfg.frame_size < 64 || !cfg.frame_size.is_multiple_of(16) || cfg.frame_size > 65_536 {
-            return Err(CaptureError::Io {
-                context: "TxConfig",
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "frame_size must be a multiple of 16 in 64..=65536",
-                ),
-            });
+    pub fn open(iface: &str, mut cfg: TxConfig) -> Result<Self, CaptureError> {
+        let invalid = |m: &str| CaptureError::Io {
+            context: "TxConfig",
+            source: io::Error::new(io::ErrorKind::InvalidInput, m.to_string()),
+        };
+        if cfg.frame_size != 0
+            && (cfg.frame_size < 64
+                || !cfg.frame_size.is_multiple_of(16)
+                || cfg.frame_size > MAX_SLOT)
+        {
+            return Err(invalid(
+                "frame_size must be a multiple of 16 in 64..=262144",
+            ));
         }
-        if cfg.frame_count == 0 || cfg.frame_count > 1 << 20 {
-            return Err(CaptureError::Io {
-                context: "TxConfig",
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "frame_count must be 1..=1048576",
-                ),
-            });
+        if cfg.frame_count > 1 << 20 {
+            return Err(invalid("frame_count must be at most 1048576"));
         }
         let (name, ifindex) = interface_index(iface)?;
         // Protocol 0: a send-only socket receives nothing.
@@ -128,28 +134,7 @@ impl Injector {
         if fd < 0 {
             return Err(last_err("socket(AF_PACKET)"));
         }
-        let page = 4096usize;
-        let block_size = (cfg.frame_size as usize).div_ceil(page) * page;
-        let slots_per_block = (block_size / cfg.frame_size as usize) as u32;
-        let blocks = cfg.frame_count.div_ceil(slots_per_block);
-        let mut inj = Injector {
-            fd,
-            map: std::ptr::null_mut(),
-            map_len: 0,
-            slots_per_block,
-            block_size,
-            head: 0,
-            tail: 0,
-            in_flight: 0,
-            lengths: vec![0; (blocks * slots_per_block) as usize],
-            max_frame: 0,
-            min_frame: 14,
-            stats: TxStats::default(),
-            cfg: TxConfig {
-                frame_count: blocks * slots_per_block,
-                ..cfg
-            },
-        };
+        let closer = Closer(fd);
         let mtu = ifreq(fd, &name, libc::SIOCGIFMTU, "SIOCGIFMTU")?;
         // SAFETY: SIOCGIFMTU filled the ifru_mtu member.
         let mtu = unsafe { mtu.ifr_ifru.ifru_mtu }.max(0) as usize;
@@ -160,10 +145,41 @@ impl Injector {
             libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => 14,
             _ => 0,
         };
-        inj.min_frame = link_header.max(1);
         // The kernel's limit (tpacket_parse_header): MTU + link header +
-        // one VLAN tag, and what a slot holds.
-        inj.max_frame = (mtu + link_header + 4).min(inj.cfg.frame_size as usize - DATA_OFFSET);
+        // one VLAN tag.
+        let kernel_max = mtu + link_header + 4;
+        if cfg.frame_size == 0 {
+            let fit = (kernel_max + DATA_OFFSET).div_ceil(16) * 16;
+            cfg.frame_size = fit.clamp(64, MAX_SLOT as usize) as u32;
+        }
+        if cfg.frame_count == 0 {
+            cfg.frame_count = (DEFAULT_RING_BYTES / cfg.frame_size).clamp(1, 1024);
+        }
+        let page = 4096usize;
+        let block_size = (cfg.frame_size as usize).div_ceil(page) * page;
+        let slots_per_block = (block_size / cfg.frame_size as usize) as u32;
+        let blocks = cfg.frame_count.div_ceil(slots_per_block);
+        // From here the injector owns the fd (its Drop closes it).
+        std::mem::forget(closer);
+        let mut inj = Injector {
+            fd,
+            map: std::ptr::null_mut(),
+            map_len: 0,
+            slots_per_block,
+            block_size,
+            head: 0,
+            tail: 0,
+            in_flight: 0,
+            lengths: vec![0; (blocks * slots_per_block) as usize],
+            min_frame: link_header.max(1),
+            // What the kernel takes, and what a slot holds.
+            max_frame: kernel_max.min(cfg.frame_size as usize - DATA_OFFSET),
+            stats: TxStats::default(),
+            cfg: TxConfig {
+                frame_count: blocks * slots_per_block,
+                ..cfg
+            },
+        };
         inj.setup(ifindex, blocks)?;
         Ok(inj)
     }

@@ -10,6 +10,8 @@ mod binding_capture;
 mod binding_error;
 mod binding_filter;
 mod binding_flows;
+#[cfg(target_os = "linux")]
+mod binding_inject;
 mod binding_json;
 #[cfg(target_os = "linux")]
 mod binding_live;
@@ -20,6 +22,8 @@ mod binding_types;
 
 pub use binding_capture::BindingCapture;
 pub use binding_flows::flow_layout;
+#[cfg(target_os = "linux")]
+pub use binding_inject::BindingInjector;
 #[cfg(target_os = "linux")]
 pub use binding_live::BindingLive;
 pub use binding_sessions::stream_layout;
