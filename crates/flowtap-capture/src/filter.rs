@@ -2,16 +2,27 @@
 //! (the vendored, statically linked libpcap; see vendor/README.md).
 //!
 //! Contract: [`compile`] returns a validated [`Program`] or
-//! `CaptureError::Filter` carrying libpcap's message; it never panics. The
-//! program returns the snaplen for a packet it keeps and 0 for one it
-//! drops, so attached to a socket it also cuts packets to the snaplen.
-//! Compilation is serialized: libpcap's compiler keeps global state in
-//! places (e.g. its name-resolution helpers), and compiling is rare.
+//! `CaptureError::Filter` (code `ERR_FILTER`) carrying libpcap's message
+//! verbatim (`can't parse filter expression: syntax error`, `unknown host
+//! 'x'`, ...); it never panics. The program returns the snaplen for a packet
+//! it keeps and 0 for one it drops, so attached to a socket it also cuts
+//! packets to the snaplen; a snaplen of 0 means whole packets (262144, as
+//! tcpdump's `-s 0`). The netmask is unknown, so `ip broadcast` is refused
+//! rather than compiled against a guessed network. Host and port names are
+//! resolved at compile time (getaddrinfo, /etc/services), as in tcpdump.
+//!
+//! Compilation is serialized by a process-wide lock. libpcap 1.10's parser
+//! and optimizer are reentrant, but not all of it: `ether host NAME` reads
+//! /etc/ethers through a static `FILE *` (nametoaddr.c), and versions before
+//! 1.8 kept the whole parser in globals. Compiling is rare, so the lock
+//! costs nothing, except that a pathological expression (the optimizer is
+//! super-linear: 400 `or`-ed ports take ~10 s) delays other compilations.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::sync::Mutex;
 
 use crate::bpf::{Insn, Program};
+use crate::ring::MAX_SNAPLEN;
 use crate::CaptureError;
 
 #[repr(C)]
@@ -39,17 +50,20 @@ extern "C" {
 
 static COMPILER: Mutex<()> = Mutex::new(());
 
-/// Compiles `expr` for packets of pcap link type `link_type`; kept packets
-/// are cut to `snaplen`. An empty expression keeps everything.
+/// Compiles `expr` for packets of link type `link_type`, a LINKTYPE_* value
+/// as in capture files (1 Ethernet, 101 raw IP, 113 Linux cooked, ...);
+/// kept packets are cut to `snaplen`.
+/// An empty or all-blank expression keeps everything.
 pub fn compile(expr: &str, link_type: u32, snaplen: u32) -> Result<Program, CaptureError> {
+    let snaplen = whole_if_zero(snaplen);
     if expr.trim().is_empty() {
         return Ok(snap_program(snaplen));
     }
     let text = CString::new(expr)
         .map_err(|_| CaptureError::Filter("the expression contains a NUL byte".into()))?;
-    let linktype = c_int::try_from(link_type)
+    let linktype = c_int::try_from(dlt_of(link_type))
         .map_err(|_| CaptureError::Filter(format!("link type {link_type} out of range")))?;
-    let snap = c_int::try_from(snaplen.max(1)).unwrap_or(c_int::MAX);
+    let snap = c_int::try_from(snaplen).unwrap_or(c_int::MAX);
     let _serial = COMPILER.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: pcap_open_dead allocates a handle we own and close below.
     let p = unsafe { pcap_open_dead(linktype, snap) };
@@ -78,20 +92,60 @@ pub fn compile(expr: &str, link_type: u32, snaplen: u32) -> Result<Program, Capt
         };
         // SAFETY: prog came from a successful pcap_compile.
         unsafe { pcap_freecode(&mut prog) };
-        Program::new(insns).map_err(|e| CaptureError::Filter(format!("libpcap produced {e}")))
+        let len = insns.len();
+        Program::new(insns).map_err(|e| {
+            CaptureError::Filter(if len > MAX_INSNS {
+                // The one limit a valid expression can hit: the kernel (and
+                // our interpreter) take at most BPF_MAXINSNS instructions.
+                format!("the expression compiles to {len} BPF instructions, more than the {MAX_INSNS} a socket filter may have")
+            } else {
+                format!("libpcap produced an {e}")
+            })
+        })
     };
     // SAFETY: p is ours and no longer used.
     unsafe { pcap_close(p) };
     result
 }
 
-/// The program that keeps every packet, cut to `snaplen` (`ret #snaplen`).
+/// The program that keeps every packet, cut to `snaplen` (`ret #snaplen`;
+/// 0 means whole packets): a snaplen without a filter.
 pub fn snap_program(snaplen: u32) -> Program {
     Program::new(vec![Insn {
-        code: 0x06,
+        code: 0x06, // BPF_RET | BPF_K
         jt: 0,
         jf: 0,
-        k: snaplen.max(1),
+        k: whole_if_zero(snaplen),
     }])
     .expect("a single return is a valid program")
+}
+
+/// The DLT_* value libpcap's compiler takes for a LINKTYPE_* value (what
+/// capture files and [`crate::ring::Ring::link_type`] carry). They differ
+/// only for a few old link types whose DLT numbers vary by OS; these are
+/// the Linux values of libpcap 1.10.3's `linktype_to_dlt` (pcap-common.c),
+/// the mapping its file reader applies, kept here because that function is
+/// not public API. Without it raw IP (101) is refused as unknown.
+fn dlt_of(link_type: u32) -> u32 {
+    match link_type {
+        100 => 11, // ATM_RFC1483
+        101 => 12, // RAW
+        102 => 15, // SLIP_BSDOS
+        103 => 16, // PPP_BSDOS
+        106 => 19, // ATM_CLIP
+        same => same,
+    }
+}
+
+/// BPF_MAXINSNS of linux/bpf_common.h.
+const MAX_INSNS: usize = 4096;
+
+/// A program returning 0 drops every packet (and libpcap refuses snaplen 0),
+/// so 0 takes tcpdump's meaning: no limit.
+fn whole_if_zero(snaplen: u32) -> u32 {
+    if snaplen == 0 {
+        MAX_SNAPLEN
+    } else {
+        snaplen
+    }
 }
