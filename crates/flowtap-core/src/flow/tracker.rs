@@ -594,6 +594,13 @@ impl FlowTracker {
 
     /// Ends every flow idle at `now_ns` (packet time or a clock).
     pub fn expire(&mut self, now_ns: u64) {
+        // The defragmenter's clock must move with every packet and with the
+        // live sources' clock too, not only with the next fragment: else a
+        // datagram that never completes stays buffered past its timeout for
+        // as long as no other fragment arrives (found by tests/hostile.rs).
+        if let Some(d) = self.defrag.as_mut() {
+            d.expire(now_ns);
+        }
         let mut ended = Vec::new();
         self.table
             .expire(now_ns, |gone, removal| ended.push((gone, removal)));
