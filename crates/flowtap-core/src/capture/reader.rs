@@ -485,7 +485,17 @@ impl<'r> CaptureReader<'r> {
                         limit: self.opts.max_block_len as u64,
                     });
                 }
-                Ok(len.max(12) as u64)
+                // A block is at least its type, two lengths: a shorter
+                // length is corrupt, not a record cut short (pcap-parser
+                // answers "unexpected EOF" for it, and more input would
+                // not help; found by tests/hostile.rs).
+                if len < 12 {
+                    return Err(Error::Format {
+                        offset,
+                        detail: format!("pcapng block length {len} is below 12"),
+                    });
+                }
+                Ok(len as u64)
             }
         }
     }
