@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
     });
     a.finish();
     check(a.take_events());
-    assert_eq!(a.memcap_stats().used, 0, "finish returns every byte charged");
+    assert_eq!(
+        a.memcap_stats().used,
+        0,
+        "finish returns every byte charged"
+    );
     assert_eq!(a.tracker().stats().active, 0);
 });
 

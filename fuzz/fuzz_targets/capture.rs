@@ -32,17 +32,12 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(mut src) = PacketSource::new(data, opts) {
         let mut n = 0u64;
-        loop {
-            match src.next_batch() {
-                Ok(Some(b)) => {
-                    assert!(b.len() <= 3);
-                    for i in 0..b.len() {
-                        let _ = b.packet_data(i);
-                    }
-                    n += b.len() as u64;
-                }
-                Ok(None) | Err(_) => break,
+        while let Ok(Some(b)) = src.next_batch() {
+            assert!(b.len() <= 3);
+            for i in 0..b.len() {
+                let _ = b.packet_data(i);
             }
+            n += b.len() as u64;
         }
         assert_eq!(src.stats().packets, n);
         assert!(matches!(src.next_batch(), Ok(None)));

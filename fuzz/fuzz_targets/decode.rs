@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let origlen = frame.len() as u32 + if sel & 0x80 != 0 { 1000 } else { 0 };
     let info = decode(link(sel & 0x7f), frame, origlen);
     let end = info.payload_offset as u64 + info.payload_len as u64;
-    assert!(end <= frame.len() as u64, "payload past the frame: {info:?}");
+    assert!(
+        end <= frame.len() as u64,
+        "payload past the frame: {info:?}"
+    );
     assert!(info.l3_offset as usize <= frame.len());
     assert!(info.l4_offset as usize <= frame.len());
     if sel & 0x80 == 0 {

@@ -92,7 +92,11 @@ fn main() {
             }
             let a = (info.src, info.src_port);
             let b = (info.dst, info.dst_port);
-            let key = if a <= b { (a, b, tcp as u8) } else { (b, a, tcp as u8) };
+            let key = if a <= b {
+                (a, b, tcp as u8)
+            } else {
+                (b, a, tcp as u8)
+            };
             if flows.len() >= 64 && !flows.contains_key(&key) {
                 continue;
             }
@@ -124,7 +128,9 @@ fn main() {
                     fl.segs.extend_from_slice(&(p.len() as u16).to_le_bytes());
                     fl.segs.extend_from_slice(p);
                 }
-                let Flow { reasm, ops, first, .. } = fl;
+                let Flow {
+                    reasm, ops, first, ..
+                } = fl;
                 if ops.len() < 128 << 10 {
                     reasm.on_segment(&seg, &mut memcap, &mut |d, c| {
                         record(ops, first, d.index() == 0, c)
@@ -132,7 +138,10 @@ fn main() {
                 }
             } else {
                 let off = info.payload_offset as usize;
-                let p = f.data.get(off..off + info.payload_len as usize).unwrap_or(&[]);
+                let p = f
+                    .data
+                    .get(off..off + info.payload_len as usize)
+                    .unwrap_or(&[]);
                 if fl.ops.len() < 64 << 10 {
                     write_data_op(&mut fl.ops, from_orig, p);
                     let i = (!from_orig) as usize;
@@ -147,15 +156,23 @@ fn main() {
         put("defrag", ".frags", &seq_frag);
         for (i, fl) in flows.values_mut().enumerate() {
             if fl.tcp {
-                let Flow { reasm, ops, first, .. } = fl;
-                reasm.finish(&mut memcap, &mut |d, c| record(ops, first, d.index() == 0, c));
+                let Flow {
+                    reasm, ops, first, ..
+                } = fl;
+                reasm.finish(&mut memcap, &mut |d, c| {
+                    record(ops, first, d.index() == 0, c)
+                });
                 if i < 8 {
                     let mut s = vec![0u8];
                     s.extend_from_slice(&fl.segs);
                     put("reassembly", &format!(".{i}"), &s);
                 }
             }
-            let t = if fl.tcp { STransport::Tcp } else { STransport::Udp };
+            let t = if fl.tcp {
+                STransport::Tcp
+            } else {
+                STransport::Udp
+            };
             let proto = match detect(t, &fl.first[0], &fl.first[1], fl.ports.0, fl.ports.1) {
                 Detection::Found(p) => p,
                 _ => continue,
