@@ -10,6 +10,10 @@
 //!
 //! A record cut short by the end of the input is used with what remains,
 //! so every byte string is a valid input.
+//!
+//! Each target's body is a `run` function here, with no libFuzzer in it:
+//! `crates/flowtap-core/tests/fuzz_regressions.rs` includes this file and
+//! replays the saved crash inputs through the very same checks.
 
 use flowtap_core::LinkType;
 
@@ -154,7 +158,7 @@ pub fn small_session_opts() -> flowtap_core::session::SessionOptions {
     }
 }
 
-/// Runs one session-op input through a parser of `protocol`. Option byte:
+/// Runs one session-op input (the `session_*` targets) through a parser of `protocol`. Option byte:
 /// bit 0 small limits, bit 1 UDP (DNS datagrams).
 pub fn run_session(protocol: flowtap_core::session::Protocol, data: &[u8]) {
     use flowtap_core::session::{new_parser, Direction, SessionOptions};
@@ -194,4 +198,337 @@ pub fn run_session(protocol: flowtap_core::session::Protocol, data: &[u8]) {
         }
     }
     p.finish(ts + 10, &mut out);
+}
+
+/// Capture file reading: pcap and pcapng, through the reader alone and
+/// through `PacketSource` batches, with default and with tiny limits.
+pub mod capture {
+    use flowtap_core::capture::{CaptureReader, ReaderOptions};
+    use flowtap_core::decode::decode;
+    use flowtap_core::source::{PacketSource, SourceOptions};
+
+    pub fn run(data: &[u8]) {
+        let small = ReaderOptions {
+            buffer_size: 64,
+            max_packet_len: 2048,
+            max_block_len: 4096,
+        };
+        for opts in [ReaderOptions::default(), small] {
+            if let Ok(mut r) = CaptureReader::new(data, opts) {
+                let mut last = 0;
+                while let Ok(Some(f)) = r.next_frame() {
+                    assert!(f.data.len() <= opts.max_packet_len as usize);
+                    let _ = decode(f.link_type, f.data, f.origlen);
+                    last = f.offset;
+                }
+                assert!(r.position() >= last);
+            }
+        }
+        let opts = SourceOptions {
+            batch_packets: 3,
+            batch_bytes: 4096,
+            reader: small,
+            keep_bytes: true,
+        };
+        if let Ok(mut src) = PacketSource::new(data, opts) {
+            let mut n = 0u64;
+            while let Ok(Some(b)) = src.next_batch() {
+                assert!(b.len() <= 3);
+                for i in 0..b.len() {
+                    let _ = b.packet_data(i);
+                }
+                n += b.len() as u64;
+            }
+            assert_eq!(src.stats().packets, n);
+            assert!(matches!(src.next_batch(), Ok(None)));
+        }
+    }
+}
+
+/// Packet decoding for every link type: no panic, and the offsets it
+/// reports stay inside the frame.
+pub mod decode {
+    use super::link;
+    use flowtap_core::decode::{decode, Status};
+
+    pub fn run(data: &[u8]) {
+        let Some((&sel, frame)) = data.split_first() else {
+            return;
+        };
+        // High bit: the frame was cut by a snaplen (wire length larger).
+        let origlen = frame.len() as u32 + if sel & 0x80 != 0 { 1000 } else { 0 };
+        let info = decode(link(sel & 0x7f), frame, origlen);
+        let end = info.payload_offset as u64 + info.payload_len as u64;
+        assert!(
+            end <= frame.len() as u64,
+            "payload past the frame: {info:?}"
+        );
+        assert!(info.l3_offset as usize <= frame.len());
+        assert!(info.l4_offset as usize <= frame.len());
+        if sel & 0x80 == 0 {
+            assert_ne!(info.status, Status::Truncated, "truncated without a cut");
+        }
+    }
+}
+
+/// IP defragmentation fed arbitrary frame sequences, with small limits so
+/// they are reached; reassembled datagrams are decoded and pushed again
+/// (nested fragmentation). The limits must hold after every call.
+pub mod defrag {
+    use super::packets;
+    use flowtap_core::decode::decode;
+    use flowtap_core::defrag::{DefragOptions, Defragmenter, Outcome};
+    use flowtap_core::LinkType;
+
+    pub fn run(data: &[u8]) {
+        let opts = DefragOptions {
+            max_datagrams: 8,
+            max_bytes: 16 * 1024,
+            max_fragments: 16,
+            max_datagram_size: 65535,
+            timeout_ns: 5_000_000_000,
+        };
+        let mut d = Defragmenter::new(opts);
+        let mut ts = 0u64;
+        for p in packets(data) {
+            ts += p.step_ns;
+            let origlen = p.data.len() as u32 + if p.cut { 100 } else { 0 };
+            let info = decode(p.link, p.data, origlen);
+            let mut out = d.push(ts, p.data, &info);
+            let mut depth = 0;
+            while let Outcome::Complete(dg) = out {
+                assert!(dg.len() <= 65535 + 40 + 2048, "datagram of {}", dg.len());
+                let info = decode(LinkType::RAW, &dg, dg.len() as u32);
+                depth += 1;
+                if depth > 3 {
+                    break;
+                }
+                out = d.push(ts, &dg, &info);
+            }
+            assert!(d.datagrams() <= opts.max_datagrams);
+            assert!(d.buffered_bytes() <= opts.max_bytes);
+        }
+        d.flush();
+        assert_eq!(d.datagrams(), 0);
+        assert_eq!(d.buffered_bytes(), 0);
+    }
+}
+
+/// The flow tracker fed arbitrary frame sequences (with defragmentation and
+/// a small flow table): the table never exceeds `max_flows`, and every flow
+/// that starts ends exactly once.
+pub mod flow {
+    use super::packets;
+    use flowtap_core::capture::Frame;
+    use flowtap_core::decode::decode;
+    use flowtap_core::defrag::DefragOptions;
+    use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowTracker};
+
+    pub fn run(data: &[u8]) {
+        let opts = FlowOptions {
+            max_flows: 4,
+            vlan_keying: data.first().is_some_and(|b| b & 1 != 0),
+            defrag: Some(DefragOptions {
+                max_datagrams: 4,
+                max_bytes: 8192,
+                ..DefragOptions::default()
+            }),
+            ..FlowOptions::default()
+        };
+        let mut t = FlowTracker::new(opts);
+        let (mut starts, mut ends) = (0u64, 0u64);
+        let mut count = |evs: Vec<FlowEvent>| {
+            for e in evs {
+                match e {
+                    FlowEvent::Start(_) => starts += 1,
+                    FlowEvent::End(..) => ends += 1,
+                }
+            }
+        };
+        let mut ts = 0u64;
+        for (i, p) in packets(data).enumerate() {
+            ts += p.step_ns;
+            let origlen = p.data.len() as u32 + if p.cut { 100 } else { 0 };
+            let frame = Frame {
+                ts_ns: ts,
+                origlen,
+                interface: 0,
+                link_type: p.link,
+                offset: i as u64,
+                data: p.data,
+            };
+            let info = decode(p.link, p.data, origlen);
+            t.on_packet_with(&frame, &info, |tr| {
+                assert!(tr.payload.len() <= 65535 + 8);
+            });
+            assert!(t.stats().active <= opts.max_flows as u64);
+            count(t.take_events());
+        }
+        t.finish();
+        count(t.take_events());
+        assert_eq!(t.stats().active, 0);
+        assert_eq!(starts, ends, "every flow that starts ends once");
+        assert_eq!(starts, t.stats().flows);
+    }
+}
+
+/// TCP reassembly fed arbitrary segment sequences with small limits: per
+/// direction the chunks form one contiguous stream (data and gaps abut from
+/// offset 0, at most one End, last), the memcap is never exceeded, and
+/// `finish` returns every byte charged.
+pub mod reassembly {
+    use super::Input;
+    use flowtap_core::decode::tcp_flags::{ACK, FIN, PSH, RST, SYN, URG};
+    use flowtap_core::reassembly::{
+        Direction, Memcap, ReassemblyOptions, StreamChunk, TcpReassembler, TcpSegment,
+    };
+
+    #[derive(Default)]
+    struct Check {
+        pos: [u64; 2],
+        ended: [bool; 2],
+    }
+
+    impl Check {
+        fn chunk(&mut self, d: Direction, c: StreamChunk<'_>) {
+            let i = d.index();
+            assert!(!self.ended[i], "chunk after End: {c:?}");
+            match c {
+                StreamChunk::Data { offset, bytes } => {
+                    assert_eq!(offset, self.pos[i], "data not contiguous");
+                    assert!(!bytes.is_empty());
+                    self.pos[i] += bytes.len() as u64;
+                }
+                StreamChunk::Gap { offset, len, .. } => {
+                    assert_eq!(offset, self.pos[i], "gap not contiguous");
+                    assert!(len > 0);
+                    self.pos[i] += len;
+                }
+                StreamChunk::End { .. } => self.ended[i] = true,
+            }
+        }
+    }
+
+    pub fn run(data: &[u8]) {
+        let mut inp = Input(data);
+        let cfg = inp.u8();
+        let opts = ReassemblyOptions {
+            max_ooo_bytes: [1 << 20, 4096, 64, 0][(cfg & 3) as usize],
+            max_ooo_segments: [1024, 16, 2, 0][(cfg >> 2 & 3) as usize],
+            depth: if cfg & 0x10 != 0 { 3000 } else { u64::MAX },
+            ack_gaps: cfg & 0x20 == 0,
+        };
+        let limit = if cfg & 0x40 != 0 { 2048 } else { 1 << 20 };
+        let mut m = Memcap::new(limit);
+        let mut r = TcpReassembler::new(opts);
+        let mut chk = Check::default();
+        while !inp.is_empty() {
+            let ctl = inp.u8();
+            let seq = inp.u32();
+            let ack = inp.u32();
+            let cut = inp.u8();
+            let len = inp.u16();
+            let payload = inp.bytes(len as usize);
+            if ctl == 0xff {
+                r.flush(&mut m, &mut |d, c| chk.chunk(d, c));
+                continue;
+            }
+            let mut flags = 0;
+            for (bit, f) in [(1, SYN), (2, FIN), (3, RST), (4, PSH), (5, ACK), (6, URG)] {
+                if ctl & (1 << bit) != 0 {
+                    flags |= f;
+                }
+            }
+            let seg = TcpSegment {
+                from_orig: ctl & 1 == 0,
+                flags,
+                seq,
+                ack,
+                payload,
+                wire_len: payload.len() as u32 + cut as u32 * 64,
+            };
+            r.on_segment(&seg, &mut m, &mut |d, c| chk.chunk(d, c));
+            assert!(m.used() <= limit);
+            assert_eq!(m.used(), r.charged());
+            for d in [Direction::Orig, Direction::Resp] {
+                assert_eq!(r.next_offset(d), chk.pos[d.index()]);
+            }
+        }
+        r.finish(&mut m, &mut |d, c| chk.chunk(d, c));
+        assert_eq!(r.charged(), 0);
+        assert_eq!(m.used(), 0);
+        assert!(chk.ended.iter().all(|&e| e));
+    }
+}
+
+/// The whole analyzer (flow tracking, defragmentation, reassembly, protocol
+/// detection, HTTP/DNS/TLS parsing, stream pieces) over arbitrary capture
+/// bytes, with small limits so that they are reached.
+pub mod analyze {
+    use flowtap_core::analyze::{AnalyzeOptions, Analyzer};
+    use flowtap_core::capture::ReaderOptions;
+    use flowtap_core::flow::tracker::FlowOptions;
+    use flowtap_core::reassembly::ReassemblyOptions;
+    use flowtap_core::source::{PacketSource, SourceOptions};
+
+    pub fn run(data: &[u8]) {
+        let small = data.len() % 2 == 1;
+        let mut opts = AnalyzeOptions {
+            streams: true,
+            ..AnalyzeOptions::default()
+        };
+        if small {
+            opts.flows = FlowOptions {
+                max_flows: 4,
+                ..FlowOptions::default()
+            };
+            opts.reassembly = ReassemblyOptions {
+                max_ooo_bytes: 2048,
+                max_ooo_segments: 8,
+                ..ReassemblyOptions::default()
+            };
+            opts.memcap = 4096;
+            opts.sessions = super::small_session_opts();
+        }
+        let sopts = SourceOptions {
+            reader: ReaderOptions {
+                buffer_size: 4096,
+                ..ReaderOptions::default()
+            },
+            ..SourceOptions::default()
+        };
+        let Ok(mut src) = PacketSource::new(data, sopts) else {
+            return;
+        };
+        let mut a = Analyzer::new(opts.clone());
+        let mut n = 0;
+        let _ = src.for_each(|f, info| {
+            a.on_packet(f, info);
+            n += 1;
+            if n % 16 == 0 {
+                check(a.take_events());
+            }
+            assert!(a.memcap_stats().used <= opts.memcap);
+            assert!(a.tracker().stats().active <= opts.flows.max_flows as u64);
+        });
+        a.finish();
+        check(a.take_events());
+        assert_eq!(
+            a.memcap_stats().used,
+            0,
+            "finish returns every byte charged"
+        );
+        assert_eq!(a.tracker().stats().active, 0);
+    }
+
+    fn check((events, arena): (Vec<flowtap_core::analyze::AnalyzeEvent>, Vec<u8>)) {
+        use flowtap_core::analyze::{AnalyzeEvent, StreamPiece};
+        for e in events {
+            if let AnalyzeEvent::Stream(s) = e {
+                if let StreamPiece::Data { start, len, .. } = s.piece {
+                    assert!(start + len <= arena.len());
+                }
+            }
+        }
+    }
 }

@@ -19,7 +19,7 @@
 //! | first-data-wins overlap policy | – | `StreamStats::inconsistent_overlaps` |
 //! | `SessionOptions::max_header_block` | 64 KiB | `AnomalyKind::HeaderTooLarge` |
 //! | HTTP chunk-size line | 4096 B (`MAX_LINE`) | `AnomalyKind::Malformed` |
-//! | DNS compression jumps / name length | 16 jumps? / 255 B | `AnomalyKind::BadName` |
+//! | DNS compression jumps / name length | 64 (`MAX_JUMPS`) / 255 B (`MAX_NAME`) | `AnomalyKind::BadName` |
 //! | TLS record length | 2^14 + 2048 | `AnomalyKind::Malformed` |
 //! | `SessionOptions::max_handshake` | 64 KiB | `AnomalyKind::HandshakeTooLarge` |
 //! | `DefragOptions::{max_datagrams,max_bytes,timeout_ns}` | 4096, 16 MiB, 30 s | `DefragStats::{evicted_*,timeouts,flushed,peak_*}` |
