@@ -52,5 +52,5 @@ if (kind === 'node_pcap') {
   }
   await opened
   const live = src.stats().live
-  out({ packets: kind === 'flowtap-flows' ? n : src.stats().packets, flowsOrPackets: n, drops: live.kernelDrops, received: live.received })
+  out({ packets: kind === 'flowtap-flows' ? n : src.stats().packets, decoded: src.stats().packets, flowsOrPackets: n, drops: live.kernelDrops, received: live.received })
 }

@@ -276,9 +276,21 @@ impl Worker {
         let mut last_stats = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             if self.drain.load(Ordering::Acquire) {
+                // What the kernel already put in the ring was captured: read
+                // it (the block being filled retires within the block
+                // timeout) before the flows end. Not woken by the waker,
+                // which `stop()` left readable; `close()` still ends this
+                // within one block timeout.
+                let wait =
+                    Duration::from_millis(u64::from(self.ring.config().block_timeout_ms) + 10);
+                while !self.stop.load(Ordering::Acquire) && self.read_block(wait, false)? {
+                    if !self.ship(false)? {
+                        return Ok(());
+                    }
+                }
                 return self.finish();
             }
-            let got = self.read_block()?;
+            let got = self.read_block(RING_POLL, true)?;
             if !got {
                 if let Some(a) = self.analyzer.as_mut() {
                     // A quiet link still ends idle flows, by the clock.
@@ -296,8 +308,9 @@ impl Worker {
         Ok(())
     }
 
-    /// Handles one ring block, if one arrives within [`RING_POLL`].
-    fn read_block(&mut self) -> Result<bool, BindingError> {
+    /// Handles one ring block, if one arrives within `wait` (or, with
+    /// `wakeable`, until the waker is woken).
+    fn read_block(&mut self, wait: Duration, wakeable: bool) -> Result<bool, BindingError> {
         let link_type = self.link_type;
         let Worker {
             ring,
@@ -314,7 +327,7 @@ impl Worker {
             pending_since,
             ..
         } = self;
-        let block = match ring.next_block_or_wake(RING_POLL, Some(waker)) {
+        let block = match ring.next_block_or_wake(wait, wakeable.then_some(&**waker)) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(false),
             Err(e) => return Err(capture_error("ring", &e)),
