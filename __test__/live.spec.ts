@@ -599,10 +599,8 @@ test.serial('opening and closing 1,000 captures returns fds and threads to basel
   t.true(growth < 32 << 20, `RSS grew ${growth} bytes`)
 })
 
-// Known API problem: opened() only hears the open event that arrives after
-// it is called, so asking once the rings are open waits until the iteration
-// ends. Expected: it resolves true at once. Remove `.failing` when fixed.
-;(liveUnavailable() ? test.skip : test.serial.failing)('opened() asked after the rings opened resolves true', async (t) => {
+// opened() asked once the rings are already open resolves at once.
+;(liveUnavailable() ? test.skip : test.serial)('opened() asked after the rings opened resolves true', async (t) => {
   const n = need(t)
   if (!n) return
   const src = capture(n.host).ring({ blockTimeoutMs: 10 })

@@ -72,6 +72,8 @@ export class LiveSource extends PacketSource {
   private readonly statsListeners: ((stats: CaptureStats) => void)[] = []
   private readonly natives = new Set<LiveNative>()
   private openWaiters: ((opened: boolean) => void)[] = []
+  /** Iterations whose rings are open now. */
+  private readonly openNatives = new Set<LiveNative>()
 
   /** @internal */
   constructor(iface: string) {
@@ -193,6 +195,7 @@ export class LiveSource extends PacketSource {
   /** @internal */
   override retire(pass: Parameters<PacketSource['retire']>[0], cap: NativeCapture): void {
     this.natives.delete(cap as LiveNative)
+    this.openNatives.delete(cap as LiveNative)
     super.retire(pass, cap)
   }
 
@@ -202,11 +205,14 @@ export class LiveSource extends PacketSource {
    * `false` if it ended without opening (the error reaches the iteration).
    */
   opened(): Promise<boolean> {
+    if (this.openNatives.size > 0) return Promise.resolve(true)
     return new Promise((resolve) => this.openWaiters.push(resolve))
   }
 
   /** @internal */
-  override observe(r: BindingBatchResult): void {
+  override observe(r: BindingBatchResult, cap: NativeCapture): void {
+    if (r.opened) this.openNatives.add(cap as LiveNative)
+    if (r.done || r.error) this.openNatives.delete(cap as LiveNative)
     if (r.opened || r.done || r.error) {
       const waiters = this.openWaiters
       this.openWaiters = []

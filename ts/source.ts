@@ -332,7 +332,7 @@ class Pass<T> {
     if (!cap) return Promise.resolve({ done: true })
     return cap.nextBatch().then(
       (r): Settled<T> => {
-        this.source.observe(r)
+        this.source.observe(r, cap)
         if (r.error) return { error: fromNative(r.error, this.source.path), done: true }
         if (r.done) return { done: true }
         return { item: this.take(r), done: false }
@@ -527,7 +527,7 @@ export class PacketSource implements AsyncIterable<Packet> {
   }
 
   /** Sees every native step of an iteration (live sources report stats from here). @internal */
-  observe(_r: BindingBatchResult): void {}
+  observe(_r: BindingBatchResult, _cap: NativeCapture): void {}
 
   private packetPass(signal: AbortSignal | undefined): Pass<PacketBatch> {
     let nextIndex = 0
