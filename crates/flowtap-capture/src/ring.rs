@@ -185,6 +185,30 @@ impl Ring {
         self.link_type
     }
 
+    /// The socket's pending error (SO_ERROR, which reading clears).
+    fn socket_error(&self) -> CaptureError {
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: err and len are valid out-parameters of the right size.
+        unsafe {
+            libc::getsockopt(
+                self.fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut libc::c_int as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        let source = match err {
+            0 => io::Error::new(io::ErrorKind::NotConnected, "the interface went away"),
+            e => io::Error::from_raw_os_error(e),
+        };
+        CaptureError::Io {
+            context: "capture interface",
+            source,
+        }
+    }
+
     /// The configuration the ring was opened with.
     pub fn config(&self) -> &RingConfig {
         &self.cfg
@@ -347,6 +371,12 @@ impl Ring {
                 });
             }
             if self.block_status(self.next).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+                if pfd[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                    // The interface went down or away (the kernel set the
+                    // socket's error): end here, as libpcap does, rather
+                    // than poll an error forever.
+                    return Err(self.socket_error());
+                }
                 return Ok(None);
             }
         }

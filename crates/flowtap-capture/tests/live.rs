@@ -213,3 +213,52 @@ fn an_invalid_filter_fails_the_open() {
     let e = Ring::open("lo", cfg, None).err().unwrap();
     assert_eq!(e.code(), "ERR_FILTER");
 }
+
+#[test]
+fn an_interface_that_goes_away_ends_the_capture_with_an_error() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !is_root() {
+        return;
+    }
+    let name = format!("ftgone{}", std::process::id() % 10_000);
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let _ = ip(&["link", "del", &name]);
+    assert!(ip(&[
+        "link",
+        "add",
+        &name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{name}p")
+    ])
+    .status
+    .success());
+    assert!(ip(&["link", "set", &name, "up"]).status.success());
+    let cfg = RingConfig {
+        block_size: 1 << 16,
+        block_count: 2,
+        ..Default::default()
+    };
+    let mut ring = Ring::open(&name, cfg, None).unwrap();
+    assert!(ring
+        .next_block(Duration::from_millis(20))
+        .unwrap()
+        .is_none());
+    assert!(ip(&["link", "del", &name]).status.success());
+    let end = Instant::now() + Duration::from_secs(2);
+    let err = loop {
+        match ring.next_block(Duration::from_millis(50)) {
+            Err(e) => break e,
+            Ok(_) if Instant::now() < end => continue,
+            Ok(_) => panic!("no error after the interface was deleted"),
+        }
+    };
+    assert_eq!(err.code(), "ERR_IO");
+}
