@@ -34,6 +34,27 @@ export type {
   TlsRecordCounts,
   TlsServerHello,
 } from './sessions.js'
+export { defineStreamParser, defineDatagramParser } from './plugins.js'
+export type {
+  ChunkInfo,
+  DatagramParserDefinition,
+  DatagramParserSession,
+  Direction,
+  Emitted,
+  Plugin,
+  PluginCounters,
+  PluginEndReason,
+  PluginFlow,
+  PluginMatch,
+  PluginMessage,
+  PluginName,
+  PluginSessionEvent,
+  SessionError,
+  SessionMessageMap,
+  Signature,
+  StreamParserDefinition,
+  StreamParserSession,
+} from './plugins.js'
 export type { GapReason, StreamData, StreamEnd, StreamEndReason, StreamEvent, StreamFlow, StreamGap } from './streams.js'
 export type { FlowService } from './flows.js'
 export type { ConnState, FlowCounters, FlowEndReason, FlowEndpoint, FlowEnd, FlowEvent, FlowOptions, FlowStart } from './flows.js'

@@ -19,6 +19,8 @@ import type {
 } from '../binding/index.js'
 
 export type { BindingAnalyzeOptions, BindingStreamBatch }
+export type BindingPluginBatch = import('../binding/index.js').BindingPluginBatch
+export type BindingPluginSpec = import('../binding/index.js').BindingPluginSpec
 export type BindingInjectOptions = import('../binding/index.js').BindingInjectOptions
 export type { BindingBatch, BindingBatchResult, BindingCapture, BindingFlowBatch, BindingFlowOptions, BindingOpenOptions, BindingStats }
 

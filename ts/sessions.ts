@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import { InvalidArgumentError } from './errors.js'
 import type { FlowEndpoint } from './flows.js'
 import type { BindingAnalyzeOptions } from './native.js'
+import { pluginSpecs, type Plugin, type PluginSessionEvent, type SessionError } from './plugins.js'
 
 /** Protocols with a built-in parser. */
 export type SessionProtocol = 'http' | 'dns' | 'tls'
@@ -26,6 +27,8 @@ export interface SessionOptions {
   maxOooBytes?: number
   /** Out-of-order bytes buffered across all flows (the reassembly memcap). @default 268435456 */
   memcapBytes?: number
+  /** Parsers written in TypeScript ({@link defineStreamParser}, {@link defineDatagramParser}); their messages join the session events. */
+  plugins?: readonly Plugin[]
 }
 
 /** Who a session belongs to. */
@@ -266,8 +269,17 @@ export interface SessionAnomaly extends SessionBase {
   readonly tsNs: bigint
 }
 
-/** A session event; `switch (ev.type)` narrows it. */
-export type SessionEvent = HttpTransaction | DnsTransaction | TlsClientHello | TlsServerHello | TlsCertificates | TlsEnd | SessionAnomaly
+/** A session event; `switch (ev.type)` narrows it (plugin messages too, by their plugin's name). */
+export type SessionEvent =
+  | HttpTransaction
+  | DnsTransaction
+  | TlsClientHello
+  | TlsServerHello
+  | TlsCertificates
+  | TlsEnd
+  | SessionAnomaly
+  | SessionError
+  | PluginSessionEvent
 
 const PROTOCOLS: readonly SessionProtocol[] = ['http', 'dns', 'tls']
 
@@ -296,6 +308,7 @@ export function toBindingAnalyzeOptions(o: SessionOptions, streams: boolean): Bi
   for (const k of ['streamDepthBytes', 'maxOooBytes', 'memcapBytes'] as const) checkPositive(k, o[k])
   return {
     protocols: o.protocols ? [...o.protocols] : undefined,
+    plugins: o.plugins !== undefined && o.plugins.length > 0 ? pluginSpecs(o.plugins) : undefined,
     streams,
     bodyCaptureBytes: o.bodyCaptureBytes,
     streamDepthBytes: o.streamDepthBytes,

@@ -21,6 +21,7 @@ import {
 } from './native.js'
 import { sessionEvents, toBindingAnalyzeOptions, type SessionEvent, type SessionOptions, type SessionProtocol } from './sessions.js'
 import { StreamAssembler, type StreamEvent } from './streams.js'
+import { PluginHost, type Plugin, type PluginCounters } from './plugins.js'
 import { linkTypeName, Packet, PacketBatch, type LinkTypeName } from './packet.js'
 
 /** Options of {@link openPcap}. */
@@ -145,6 +146,10 @@ export interface AnalysisStats {
   inconsistentOverlaps: number
   afterEndBytes: number
   beyondDepthBytes: number
+  /** Flows claimed by plugins, stream/datagram bytes handed to them, and flows they gave back (declined or failed). */
+  pluginFlows: number
+  pluginBytes: number
+  pluginReleased: number
 }
 
 const U32_MAX = 0xffff_ffff
@@ -238,6 +243,8 @@ export interface NativeCapture {
   nextBatch(): Promise<BindingBatchResult>
   stats(): BindingStats
   close(): void
+  /** Plugin flows JS gave back: Rust stops sending their pieces. */
+  releaseFlows(seqs: number[]): void
 }
 
 /** An async iterator over the items of a pass. */
@@ -303,7 +310,7 @@ class Pass<T> {
     private readonly source: PacketSource,
     capture: NativeCapture,
     private readonly signal: AbortSignal | undefined,
-    private readonly take: (r: BindingBatchResult) => T | undefined,
+    private readonly take: (r: BindingBatchResult, cap: NativeCapture) => T | undefined,
   ) {
     this.capture = capture
   }
@@ -335,7 +342,7 @@ class Pass<T> {
         this.source.observe(r, cap)
         if (r.error) return { error: fromNative(r.error, this.source.path), done: true }
         if (r.done) return { done: true }
-        return { item: this.take(r), done: false }
+        return { item: this.take(r, cap), done: false }
       },
       (e: unknown): Settled<T> => ({ error: fromNative({ code: 'ERR_INTERNAL', message: String(e) }), done: true }),
     )
@@ -402,6 +409,7 @@ export class PacketSource implements AsyncIterable<Packet> {
   private readonly active = new Set<Pass<unknown>>()
   private lastStats: CaptureStats | undefined
   private lastCapture: NativeCapture | undefined
+  private lastPlugins: PluginHost | undefined
 
   /** @internal */
   constructor(input: string | Uint8Array | typeof LIVE, options?: OpenOptions) {
@@ -503,7 +511,7 @@ export class PacketSource implements AsyncIterable<Packet> {
 
   private start<T>(
     signal: AbortSignal | undefined,
-    take: (r: BindingBatchResult) => T | undefined,
+    take: (r: BindingBatchResult, cap: NativeCapture) => T | undefined,
     flows?: BindingFlowOptions,
     analyze?: BindingAnalyzeOptions,
   ): Pass<T> {
@@ -653,8 +661,10 @@ export class PacketSource implements AsyncIterable<Packet> {
       streamDepthBytes: all.streamDepthBytes,
       maxOooBytes: all.maxOooBytes,
       memcapBytes: all.memcapBytes,
+      plugins: all.plugins,
     })
-    return { flows: toBindingFlowOptions(all), analyze: toBindingAnalyzeOptions(session, streams) }
+    const plugins = session.plugins !== undefined && session.plugins.length > 0 ? session.plugins : undefined
+    return { flows: toBindingFlowOptions(all), analyze: toBindingAnalyzeOptions(session, streams), plugins }
   }
 
   /**
@@ -663,9 +673,31 @@ export class PacketSource implements AsyncIterable<Packet> {
    * chosen by its first bytes.
    */
   sessionBatches(options?: IterateOptions & FlowOptions & SessionOptions): AsyncIterableIterator<SessionEvent[]> {
-    const { flows, analyze } = this.analyzeOptions(options, false)
+    const { flows, analyze, plugins } = this.analyzeOptions(options, false)
     analyze.flowEvents = false
-    return batchIterator(this.start(options?.signal, (r) => (r.sessions ? sessionEvents(r.sessions) : undefined), flows, analyze))
+    const host = plugins ? new PluginHost(plugins) : undefined
+    this.lastPlugins = host
+    return batchIterator(this.start(options?.signal, (r, cap) => sessionsOf(r, cap, host), flows, analyze))
+  }
+
+  /** Calls into the plugins of the current or last `sessions()` iteration, if it had plugins. */
+  pluginCounters(): PluginCounters | undefined {
+    return this.lastPlugins ? { ...this.lastPlugins.counters } : undefined
+  }
+
+  /**
+   * Adds session parsers written in TypeScript to every later
+   * `sessions()` iteration of this source (after those given before).
+   *
+   * @example
+   * ```ts
+   * for await (const s of openPcap('redis.pcap').use(redis).sessions()) {
+   *   if (s.type === 'redis') console.log(s.message.command)
+   * }
+   * ```
+   */
+  use(...plugins: Plugin[]): this {
+    return this.setSessions({ plugins: [...(this.sessionDefaults.plugins ?? []), ...plugins] })
   }
 
   /**
@@ -694,11 +726,12 @@ export class PacketSource implements AsyncIterable<Packet> {
   analysisBatches(
     options?: IterateOptions & FlowOptions & SessionOptions,
   ): AsyncIterableIterator<{ flows: FlowEvent[]; sessions: SessionEvent[] }> {
-    const { flows, analyze } = this.analyzeOptions(options, false)
+    const { flows, analyze, plugins } = this.analyzeOptions(options, false)
+    const host = plugins ? new PluginHost(plugins) : undefined
     return batchIterator(
       this.start(
         options?.signal,
-        (r) => ({ flows: r.flows ? flowEvents(r.flows) : [], sessions: r.sessions ? sessionEvents(r.sessions) : [] }),
+        (r, cap) => ({ flows: r.flows ? flowEvents(r.flows) : [], sessions: sessionsOf(r, cap, host) ?? [] }),
         flows,
         analyze,
       ),
@@ -803,6 +836,17 @@ export class PacketSource implements AsyncIterable<Packet> {
   get openIterations(): number {
     return this.active.size
   }
+}
+
+/** The session events of one native step: the built-in parsers' records, then the plugins' messages. */
+function sessionsOf(r: BindingBatchResult, cap: NativeCapture, host: PluginHost | undefined): SessionEvent[] | undefined {
+  const out = r.sessions ? sessionEvents(r.sessions) : []
+  if (host && r.plugins) {
+    host.take(r.plugins, out)
+    const released = host.takeReleased()
+    if (released.length > 0) cap.releaseFlows(released)
+  }
+  return out.length > 0 ? out : undefined
 }
 
 /**

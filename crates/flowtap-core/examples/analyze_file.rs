@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 match ev {
                     AnalyzeEvent::Session(_) => sessions += 1,
                     AnalyzeEvent::Flow(..) => flows += 1,
-                    AnalyzeEvent::Stream(_) => {}
+                    AnalyzeEvent::Stream(_) | AnalyzeEvent::Plugin(_) => {}
                 }
             }
         }
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match ev {
             AnalyzeEvent::Session(_) => sessions += 1,
             AnalyzeEvent::Flow(..) => flows += 1,
-            AnalyzeEvent::Stream(_) => {}
+            AnalyzeEvent::Stream(_) | AnalyzeEvent::Plugin(_) => {}
         }
     }
     let s = t0.elapsed().as_secs_f64();

@@ -24,6 +24,7 @@ use napi_derive::napi;
 use crate::binding_error::BindingError;
 use crate::binding_filter::file_filter;
 use crate::binding_flows::{BindingAnalyzeOptions, BindingFlowOptions};
+use crate::binding_plugins::Releases;
 use crate::binding_pool;
 use crate::binding_reader::{Read, Reader};
 use crate::binding_sessions::BindingEvents;
@@ -66,6 +67,7 @@ struct Shared {
     /// Published after every batch under their own lock, so `stats()` on the
     /// JS thread never waits for a batch being read.
     totals: Arc<Mutex<Totals>>,
+    releases: Arc<Releases>,
 }
 
 #[derive(Default)]
@@ -102,6 +104,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct BindingCapture {
     shared: Arc<Mutex<Shared>>,
     totals: Arc<Mutex<Totals>>,
+    /// Not behind `shared`: giving flows back never waits for a batch.
+    releases: Arc<Releases>,
 }
 
 #[napi]
@@ -143,14 +147,17 @@ impl BindingCapture {
         };
         let flow_events = analyze.as_ref().and_then(|a| a.flow_events).unwrap_or(true);
         let totals = Arc::new(Mutex::new(Totals::default()));
+        let releases = Arc::new(Releases::default());
         BindingCapture {
             shared: Arc::new(Mutex::new(Shared {
                 state: State::Pending(input, opts, flow_opts, filter),
                 invalid,
                 flow_events,
                 totals: Arc::clone(&totals),
+                releases: Arc::clone(&releases),
             })),
             totals,
+            releases,
         }
     }
 
@@ -197,6 +204,12 @@ impl BindingCapture {
     #[napi]
     pub fn close(&self) {
         lock(&self.shared).end();
+    }
+
+    /// Plugin flows (by flow number) JavaScript no longer wants pieces of.
+    #[napi]
+    pub fn release_flows(&self, seqs: Vec<f64>) {
+        self.releases.push(seqs.into_iter().map(|s| s as u64));
     }
 
     /// Whether the underlying input is still held open.
@@ -274,6 +287,9 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
     let State::Open(p) = &mut s.state else {
         return Outcome::Done;
     };
+    if let Some(t) = p.tracker.as_mut() {
+        s.releases.apply(0, t);
+    }
     // `last`: the reader has said its last word.
     let (outcome, position, last) = loop {
         if let (Some(deferred), Some(t)) = (p.finishing.as_mut(), p.tracker.as_mut()) {
@@ -368,11 +384,13 @@ impl<'task> ScopedTask<'task> for NextBatch {
                     flows,
                     sessions,
                     streams,
+                    plugins,
                 } = *events;
                 BindingBatchResult {
                     flows: Some(flows),
                     sessions,
                     streams,
+                    plugins,
                     ..Default::default()
                 }
             }

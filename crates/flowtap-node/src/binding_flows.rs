@@ -91,6 +91,8 @@ pub struct BindingAnalyzeOptions {
     pub max_ooo_bytes: Option<f64>,
     /// Out-of-order bytes buffered across all flows. @default 268435456
     pub memcap_bytes: Option<f64>,
+    /// Parsers in JavaScript and the flows they claim.
+    pub plugins: Option<Vec<crate::binding_plugins::BindingPluginSpec>>,
 }
 
 impl BindingAnalyzeOptions {
@@ -134,6 +136,7 @@ impl BindingAnalyzeOptions {
             },
             protocols,
             streams: self.streams.unwrap_or(false),
+            plugins: crate::binding_plugins::to_core(self.plugins.as_deref().unwrap_or_default())?,
         })
     }
 }

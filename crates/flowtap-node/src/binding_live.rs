@@ -46,6 +46,7 @@ use napi_derive::napi;
 
 use crate::binding_error::BindingError;
 use crate::binding_flows::{BindingAnalyzeOptions, BindingFlowOptions};
+use crate::binding_plugins::Releases;
 use crate::binding_pool;
 use crate::binding_sessions::BindingEvents;
 use crate::binding_types::{
@@ -238,6 +239,7 @@ struct Worker {
     recorder: Option<Recorder>,
     source: SourceOptions,
     analyzer: Option<Box<Analyzer>>,
+    releases: Arc<Releases>,
     flow_events: bool,
     stats: SourceStats,
     batch: Option<PacketBatch>,
@@ -327,6 +329,9 @@ impl Worker {
             pending_since,
             ..
         } = self;
+        if let Some(a) = analyzer.as_mut() {
+            self.releases.apply(*id as usize, a);
+        }
         let block = match ring.next_block_or_wake(wait, wakeable.then_some(&**waker)) {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(false),
@@ -521,6 +526,8 @@ struct Flags {
     drain: Arc<AtomicBool>,
     /// Wakes workers waiting for a ring block (set while open).
     waker: Mutex<Option<Arc<Waker>>>,
+    /// Plugin flows JavaScript gave back.
+    releases: Arc<Releases>,
 }
 
 impl Flags {
@@ -612,6 +619,12 @@ impl BindingLive {
     #[napi(getter)]
     pub fn is_open(&self) -> bool {
         !matches!(lock(&self.shared).state, State::Ended)
+    }
+
+    /// Plugin flows (by flow number) JavaScript no longer wants pieces of.
+    #[napi]
+    pub fn release_flows(&self, seqs: Vec<f64>) {
+        self.flags.releases.push(seqs.into_iter().map(|s| s as u64));
     }
 
     /// Totals over all workers, and each worker's counters.
@@ -709,6 +722,7 @@ fn open(cfg: Config, flags: &Flags, totals: &Mutex<LiveTotals>) -> Result<Pipeli
             recorder: recorder.clone(),
             source: cfg.source,
             analyzer,
+            releases: Arc::clone(&flags.releases),
             flow_events: cfg.flow_events,
             stats: SourceStats::default(),
             batch: None,
@@ -858,11 +872,13 @@ impl<'task> ScopedTask<'task> for NextLive {
                     flows,
                     sessions,
                     streams,
+                    plugins,
                 } = *events;
                 BindingBatchResult {
                     flows: Some(flows),
                     sessions,
                     streams,
+                    plugins,
                     worker: Some(w),
                     ..Default::default()
                 }

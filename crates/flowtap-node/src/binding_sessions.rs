@@ -21,6 +21,7 @@ use napi_derive::napi;
 
 use crate::binding_flows::BindingFlowBatch;
 use crate::binding_json::Json;
+use crate::binding_plugins::{BindingPluginBatch, PluginCollector};
 
 /// What one analyzer step hands to JavaScript.
 pub struct BindingEvents {
@@ -28,6 +29,7 @@ pub struct BindingEvents {
     /// A JSON array of session records, when there are any.
     pub sessions: Option<String>,
     pub streams: Option<BindingStreamBatch>,
+    pub plugins: Option<BindingPluginBatch>,
 }
 
 impl BindingEvents {
@@ -36,6 +38,7 @@ impl BindingEvents {
         let mut flows = Vec::new();
         let mut pieces = Vec::new();
         let mut json: Option<Json> = None;
+        let mut plugins = PluginCollector::default();
         for ev in &events {
             match ev {
                 AnalyzeEvent::Flow(f, service) if flow_events => flows.push((f, *service)),
@@ -51,15 +54,26 @@ impl BindingEvents {
                     session_json(j, rec);
                 }
                 AnalyzeEvent::Stream(p) => pieces.push(*p),
+                AnalyzeEvent::Plugin(p) => plugins.add(p),
             }
         }
+        // Both views point into the one arena; it is shared only when
+        // streams and plugins are asked for together.
+        let (stream_arena, plugin_arena) = if pieces.is_empty() {
+            (Vec::new(), arena)
+        } else if plugins.has_pieces() {
+            (arena.clone(), arena)
+        } else {
+            (arena, Vec::new())
+        };
         BindingEvents {
             flows: BindingFlowBatch::new(flows.into_iter()),
             sessions: json.map(|mut j| {
                 j.end_arr();
                 j.buf
             }),
-            streams: (!pieces.is_empty()).then(|| stream_batch(&pieces, arena)),
+            streams: (!pieces.is_empty()).then(|| stream_batch(&pieces, stream_arena)),
+            plugins: plugins.finish(plugin_arena),
         }
     }
 }
@@ -80,7 +94,8 @@ fn transport(proto: u8) -> &'static str {
     }
 }
 
-fn flow(j: &mut Json, m: &FlowMeta) {
+/// A flow's identity fields, inside an open object.
+pub fn flow_json(j: &mut Json, m: &FlowMeta) {
     j.str("uid", &m.uid());
     j.str("transport", transport(m.proto));
     j.obj("orig");
@@ -271,7 +286,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::Http(t) => {
             j.str("type", "http");
             j.str("protocol", "http");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             match &t.request {
                 Some(r) => request(j, r),
                 None => j.null("request"),
@@ -296,7 +311,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::Dns(t) => {
             j.str("type", "dns");
             j.str("protocol", "dns");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             match &t.query {
                 Some(m) => dns_message(j, "query", m),
                 None => j.null("query"),
@@ -311,7 +326,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::TlsClientHello(h) => {
             j.str("type", "tls.client_hello");
             j.str("protocol", "tls");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             j.ns("tsNs", h.ts);
             j.num("recordVersion", h.record_version as u64);
             j.num("version", h.version as u64);
@@ -338,7 +353,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::TlsServerHello(h) => {
             j.str("type", "tls.server_hello");
             j.str("protocol", "tls");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             j.ns("tsNs", h.ts);
             j.num("recordVersion", h.record_version as u64);
             j.num("version", h.negotiated_version() as u64);
@@ -361,7 +376,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::TlsCertificates(c) => {
             j.str("type", "tls.certificates");
             j.str("protocol", "tls");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             j.ns("tsNs", c.ts);
             j.str("direction", c.dir.as_str());
             j.arr("certificates");
@@ -389,7 +404,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::TlsEnd(s) => {
             j.str("type", "tls.end");
             j.str("protocol", "tls");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             j.num("clientHellos", s.client_hellos as u64);
             j.num("serverHellos", s.server_hellos as u64);
             j.num("version", s.negotiated_version as u64);
@@ -408,7 +423,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         SessionEvent::Anomaly(a) => {
             j.str("type", "session.anomaly");
             j.str("protocol", names::protocol_name(a.protocol));
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
             j.str("direction", a.dir.as_str());
             j.str("code", a.kind.code());
             j.ns("tsNs", a.ts);
@@ -417,7 +432,7 @@ pub fn session_json(j: &mut Json, rec: &SessionRecord) {
         #[allow(unreachable_patterns)]
         _ => {
             j.str("type", "session.unknown");
-            flow(j, &rec.flow);
+            flow_json(j, &rec.flow);
         }
     }
     j.end_obj();

@@ -11,6 +11,7 @@ use napi_derive::napi;
 
 use crate::binding_error::BindingError;
 use crate::binding_flows::BindingFlowBatch;
+use crate::binding_plugins::BindingPluginBatch;
 use crate::binding_pool::{give_back, Returned};
 use crate::binding_sessions::BindingStreamBatch;
 
@@ -136,6 +137,8 @@ pub struct BindingBatchResult<'env> {
     pub sessions: Option<String>,
     /// With streams on: this step's reassembled stream pieces.
     pub streams: Option<BindingStreamBatch>,
+    /// With plugins: claims, pieces and closes of the flows they claimed.
+    pub plugins: Option<BindingPluginBatch>,
     pub error: Option<BindingError>,
     pub done: bool,
     /// Live capture: the worker whose packets these are.
@@ -236,6 +239,9 @@ pub struct BindingAnalysisStats {
     pub inconsistent_overlaps: f64,
     pub after_end_bytes: f64,
     pub beyond_depth_bytes: f64,
+    pub plugin_flows: f64,
+    pub plugin_bytes: f64,
+    pub plugin_released: f64,
 }
 
 impl BindingAnalysisStats {
@@ -268,6 +274,9 @@ impl BindingAnalysisStats {
             (&mut self.inconsistent_overlaps, o.inconsistent_overlaps),
             (&mut self.after_end_bytes, o.after_end_bytes),
             (&mut self.beyond_depth_bytes, o.beyond_depth_bytes),
+            (&mut self.plugin_flows, o.plugin_flows),
+            (&mut self.plugin_bytes, o.plugin_bytes),
+            (&mut self.plugin_released, o.plugin_released),
         ];
         for (a, b) in pairs {
             *a += b;
@@ -300,6 +309,9 @@ impl BindingAnalysisStats {
             memcap_used: n(m.used),
             memcap_peak: n(m.peak),
             memcap_hits: n(m.hits),
+            plugin_flows: n(s.plugin_flows),
+            plugin_bytes: n(s.plugin_bytes),
+            plugin_released: n(s.plugin_released),
             ooo_limit_hits: n(m.totals.ooo_limit_hits),
             retransmitted_bytes: n(m.totals.retransmitted_bytes),
             inconsistent_overlaps: n(m.totals.inconsistent_overlaps),

@@ -15,6 +15,7 @@ mod binding_inject;
 mod binding_json;
 #[cfg(target_os = "linux")]
 mod binding_live;
+mod binding_plugins;
 mod binding_pool;
 mod binding_reader;
 mod binding_sessions;

@@ -23,6 +23,9 @@
 //! at). No method
 //! panics on any input.
 
+#[cfg(test)]
+mod plugin_tests;
+pub mod plugins;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -38,6 +41,7 @@ use crate::reassembly::{GapReason, Memcap, MemcapStats, ReassemblyOptions, Strea
 use crate::session::{Protocol, SessionEvent, SessionOptions};
 
 pub use crate::reassembly::Direction;
+pub use plugins::{PluginEvent, PluginSpec, Plugins, Priority, Signature};
 use state::FlowState;
 
 /// Which built-in parsers may claim flows.
@@ -85,6 +89,9 @@ pub struct AnalyzeOptions {
     pub protocols: Protocols,
     /// Report the reassembled stream pieces as [`AnalyzeEvent::Stream`].
     pub streams: bool,
+    /// Parsers outside the core and the flows they claim
+    /// ([`AnalyzeEvent::Plugin`]).
+    pub plugins: Plugins,
 }
 
 impl Default for AnalyzeOptions {
@@ -96,6 +103,7 @@ impl Default for AnalyzeOptions {
             sessions: SessionOptions::default(),
             protocols: Protocols::ALL,
             streams: false,
+            plugins: Plugins::default(),
         }
     }
 }
@@ -189,6 +197,9 @@ pub enum AnalyzeEvent {
     Flow(FlowEvent, Option<Protocol>),
     Session(Box<SessionRecord>),
     Stream(StreamRecord),
+    /// A claim, piece or close of a flow a plugin claimed; `Data` pieces
+    /// point into the arena like [`AnalyzeEvent::Stream`]'s.
+    Plugin(Box<PluginEvent>),
 }
 
 /// Counters of the layers above flow tracking.
@@ -208,6 +219,12 @@ pub struct AnalyzeStats {
     /// Stream bytes reported as gaps, and how many gaps.
     pub gap_bytes: u64,
     pub gaps: u64,
+    /// Flows claimed by plugins (outright or for their predicates).
+    pub plugin_flows: u64,
+    /// Stream and datagram bytes handed to plugins.
+    pub plugin_bytes: u64,
+    /// Plugin flows given back with [`Analyzer::release`].
+    pub plugin_released: u64,
 }
 
 /// See the module docs.
@@ -255,7 +272,18 @@ impl Analyzer {
 
     /// Whether anything beyond flow tracking runs.
     fn deep(&self) -> bool {
-        self.opts.streams || self.opts.protocols.any()
+        self.opts.streams || self.opts.protocols.any() || !self.opts.plugins.is_empty()
+    }
+
+    /// Stops handing flow `seq`'s pieces to plugins (its plugin declined
+    /// it or failed): nothing more of it, not even its close, is reported
+    /// as a [`PluginEvent`]. Unknown or already released flows are ignored.
+    pub fn release(&mut self, seq: u64) {
+        if let Some(st) = self.flows.get_mut(&seq) {
+            if st.release_plugin() {
+                self.stats.plugin_released += 1;
+            }
+        }
     }
 
     /// Counts one decoded packet in its flow, and feeds its payload to the
@@ -351,7 +379,7 @@ impl Analyzer {
                     }
                     self.events.push(AnalyzeEvent::Flow(ev, None));
                 }
-                FlowEvent::End(ref r, _) => {
+                FlowEvent::End(ref r, reason) => {
                     let mut service = None;
                     if let Some(mut s) = self.flows.remove(&r.seq) {
                         let mut cx = state::Cx {
@@ -363,7 +391,7 @@ impl Analyzer {
                                 stats: &mut self.stats,
                             },
                         };
-                        s.finish(r.last_ns, &mut cx);
+                        s.finish(r.last_ns, reason, &mut cx);
                         service = s.protocol();
                     }
                     self.events.push(AnalyzeEvent::Flow(ev, service));

@@ -77,6 +77,7 @@ fn sessions_sit_between_their_flow_start_and_end() {
                 }
             }
             AnalyzeEvent::Stream(_) => panic!("streams were not asked for"),
+            AnalyzeEvent::Plugin(_) => panic!("no plugins were given"),
         }
     }
     assert!(open.is_empty());
