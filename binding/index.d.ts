@@ -25,6 +25,8 @@ export declare class BindingCapture {
   stats(): BindingStats
   /** Releases the file and buffers. Reads after this report the end. */
   close(): void
+  /** Plugin flows (by flow number) JavaScript no longer wants pieces of. */
+  releaseFlows(seqs: Array<number>): void
   /** Whether the underlying input is still held open. */
   get isOpen(): boolean
 }
@@ -67,6 +69,8 @@ export declare class BindingLive {
   /** Stops at once and releases sockets, rings and threads. */
   close(): void
   get isOpen(): boolean
+  /** Plugin flows (by flow number) JavaScript no longer wants pieces of. */
+  releaseFlows(seqs: Array<number>): void
   /** Totals over all workers, and each worker's counters. */
   stats(): BindingStats
 }
@@ -109,6 +113,9 @@ export interface BindingAnalysisStats {
   inconsistentOverlaps: number
   afterEndBytes: number
   beyondDepthBytes: number
+  pluginFlows: number
+  pluginBytes: number
+  pluginReleased: number
 }
 
 /** Session and stream options. Validated by TypeScript; checked again here. */
@@ -127,6 +134,8 @@ export interface BindingAnalyzeOptions {
   maxOooBytes?: number
   /** Out-of-order bytes buffered across all flows. @default 268435456 */
   memcapBytes?: number
+  /** Parsers in JavaScript and the flows they claim. */
+  plugins?: Array<BindingPluginSpec>
 }
 
 /**
@@ -163,6 +172,8 @@ export interface BindingBatchResult {
   sessions?: string
   /** With streams on: this step's reassembled stream pieces. */
   streams?: BindingStreamBatch
+  /** With plugins: claims, pieces and closes of the flows they claimed. */
+  plugins?: BindingPluginBatch
   error?: BindingError
   done: boolean
   /** Live capture: the worker whose packets these are. */
@@ -314,6 +325,29 @@ export interface BindingOpenOptions {
   filter?: string
 }
 
+/** The plugin part of one analyzer step. */
+export interface BindingPluginBatch {
+  /**
+   * JSON array: `{"k":"claim","seq","plugins":[ids],"ask","tsNs",…flow}`
+   * and `{"k":"close","seq","reason","tsNs"}`.
+   */
+  control?: string
+  pieces?: BindingStreamBatch
+}
+
+/** One plugin's claim rules (see `PluginSpec` in the core). */
+export interface BindingPluginSpec {
+  id: number
+  /** "tcp" or "udp". */
+  transport: string
+  ports?: Array<number>
+  signatures?: Array<BindingSignature>
+  /** "first": before the built-in parsers; "last" (default): after. */
+  priority?: string
+  /** A JS predicate decides flows nothing else claimed. */
+  predicate?: boolean
+}
+
 /**
  * What `sendBatch` did: how many frames it queued (a prefix of the
  * batch), and the error that stopped it early, if any.
@@ -321,6 +355,15 @@ export interface BindingOpenOptions {
 export interface BindingSendResult {
   queued: number
   error?: BindingError
+}
+
+/** Bytes a plugin's first data must show. */
+export interface BindingSignature {
+  /** Where in the side's first bytes. @default 0 */
+  offset?: number
+  bytes: Array<number>
+  /** "orig", "resp"; absent: either side. */
+  direction?: string
 }
 
 /** Running totals of a source (see `SourceStats` in the core). */
