@@ -30,7 +30,7 @@ const MAX_DEPTH = 32
 export type RespValue = string | number | bigint | boolean | null | { error: string } | RespValue[]
 
 export interface RedisCommand {
-  /** The command name, upper-cased (`GET`, `SET`, …). */
+  /** The command name, upper-cased (`GET`, `SET`, …); empty when a gap took the command and only its reply was seen. */
   readonly command: string
   /** Its arguments, each cut to 256 bytes (latin1), at most 64. */
   readonly args: string[]
@@ -179,15 +179,29 @@ class RespDecoder {
   private fail(why: string): void {
     this.failed = why
   }
+
+  /** Stops here (a gap): the top-level array being decoded, as far as it got. */
+  stop(why: string): RespValue[] | undefined {
+    this.failed ??= why
+    const top = this.stack[0]
+    this.stack = []
+    this.bulk = undefined
+    return top?.items
+  }
 }
 
 interface Pending {
+  gap: boolean
   command: string
   args: string[]
   argCount: number
   requestBytes: number
   requestNs: bigint
   inline: boolean
+}
+
+function unknown(ts: bigint): Pending {
+  return { gap: true, command: '', args: [], argCount: 0, requestBytes: 0, requestNs: ts, inline: false }
 }
 
 function toText(v: RespValue): string {
@@ -208,12 +222,13 @@ export function redisOn(ports: number[]) {
       let gapped = false
       const done = (p: Pending, reply: RespValue | undefined, replyBytes: number, replyNs: bigint | null, gap: boolean) => {
         const error = reply !== null && typeof reply === 'object' && !Array.isArray(reply) ? reply.error : null
-        out.push({ ...p, reply, error, replyBytes, replyNs, gap })
+        out.push({ ...p, reply, error, replyBytes, replyNs, gap: p.gap || gap })
       }
-      const requests = new RespDecoder((v, bytes, inline) => {
+      const request = (v: RespValue, bytes: number, inline: boolean, gap: boolean) => {
         const words = Array.isArray(v) ? v : [v]
         if (words.length === 0) return
         const p: Pending = {
+          gap,
           command: toText(words[0]!).toUpperCase(),
           args: words.slice(1).map(toText),
           argCount: Array.isArray(v) ? words.length - 1 : 0,
@@ -223,11 +238,14 @@ export function redisOn(ports: number[]) {
         }
         if (pending.length >= MAX_PENDING) done(pending.shift()!, undefined, 0, null, gapped)
         pending.push(p)
-      })
+      }
+      const requests = new RespDecoder((v, bytes, inline) => request(v, bytes, inline, false))
       const replies = new RespDecoder((v, bytes) => {
         const p = pending.shift()
-        // Pushed messages (pub/sub) answer nothing a client asked.
         if (p) done(p, v, bytes, now, gapped)
+        // A reply to a command lost in a gap: the command is unknown ('').
+        // Otherwise a reply nobody asked for is a pushed message (pub/sub).
+        else if (requests.failed) done(unknown(now), v, bytes, now, true)
       })
       const flush = () => out.splice(0, out.length)
       return {
@@ -236,11 +254,16 @@ export function redisOn(ports: number[]) {
           ;(dir === 'orig' ? requests : replies).push(chunk)
           return flush()
         },
-        onGap(dir: Direction) {
-          // RESP cannot be resynchronized: that side is over.
+        onGap(dir: Direction, length: number) {
+          // RESP cannot be resynchronized: that side is over. A command cut
+          // by the gap is kept, marked, to pair with its reply.
           gapped = true
-          const d = dir === 'orig' ? requests : replies
-          d.failed ??= 'gap'
+          if (dir === 'orig') {
+            const part = requests.stop('gap')
+            if (part && part.length > 0) request(part, length, false, true)
+          } else {
+            replies.stop('gap')
+          }
           return flush()
         },
         onEnd() {
