@@ -94,6 +94,8 @@ export type Signature = string | Uint8Array | { bytes: string | Uint8Array; offs
  * signature, built-in parser or other plugin claimed.
  */
 export interface PluginMatch {
+  /** No port condition: every flow of the plugin's transport, unless `signatures` or `test` narrow it (with `priority: 'first'`, even flows a built-in parser would take). */
+  all?: boolean
   ports?: readonly number[]
   signatures?: readonly Signature[]
   test?(firstData: Uint8Array, direction: Direction, flow: PluginFlow): boolean
@@ -140,8 +142,9 @@ function checkDefinition(def: DefinitionBase & { create: unknown }): void {
   }
   if (m.signatures !== undefined && !Array.isArray(m.signatures)) throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: match.signatures must be an array`)
   if (m.test !== undefined && typeof m.test !== 'function') throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: match.test must be a function`)
-  if (m.ports === undefined && m.signatures === undefined && m.test === undefined) {
-    throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: match needs ports, signatures or test`)
+  if (m.all !== undefined && typeof m.all !== 'boolean') throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: match.all must be a boolean`)
+  if (!m.all && (m.ports === undefined || m.ports.length === 0) && (m.signatures === undefined || m.signatures.length === 0) && m.test === undefined) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: match needs ports, signatures, test or all`)
   }
   if (def.priority !== undefined && def.priority !== 'first' && def.priority !== 'last') {
     throw new InvalidArgumentError('ERR_INVALID_ARG', `plugin ${def.name}: priority must be 'first' or 'last'`)
@@ -219,7 +222,7 @@ export function pluginSpecs(plugins: readonly Plugin[]): BindingPluginSpec[] {
     return {
       id,
       transport: p.transport,
-      ports: p.match.ports ? [...p.match.ports] : undefined,
+      ports: p.match.ports && !p.match.all ? [...p.match.ports] : undefined,
       signatures: p.match.signatures?.map((s: Signature) => signatureSpec(p.name, s)),
       priority: p.priority ?? 'last',
       predicate: p.match.test !== undefined,

@@ -462,21 +462,133 @@ pub mod reassembly {
 }
 
 /// The whole analyzer (flow tracking, defragmentation, reassembly, protocol
-/// detection, HTTP/DNS/TLS parsing, stream pieces) over arbitrary capture
-/// bytes, with small limits so that they are reached.
+/// detection, HTTP/DNS/TLS parsing, stream pieces, plugin claims) over
+/// arbitrary capture bytes, with small limits so that they are reached.
+/// Plugin events are checked for order (claim, pieces, close) and flows
+/// released on their claim must go quiet.
 pub mod analyze {
-    use flowtap_core::analyze::{AnalyzeOptions, Analyzer};
+    use std::collections::HashMap;
+
+    use flowtap_core::analyze::{
+        AnalyzeEvent, AnalyzeOptions, Analyzer, Direction, PluginEvent, PluginSpec, Plugins,
+        Priority, Signature, StreamPiece,
+    };
     use flowtap_core::capture::ReaderOptions;
     use flowtap_core::flow::tracker::FlowOptions;
     use flowtap_core::reassembly::ReassemblyOptions;
+    use flowtap_core::session::Transport;
     use flowtap_core::source::{PacketSource, SourceOptions};
+
+    /// Claim rules drawn from the input's last bytes: one of each kind.
+    fn plugins(data: &[u8]) -> Plugins {
+        let b = |i: usize| {
+            data.get(data.len().wrapping_sub(1 + i))
+                .copied()
+                .unwrap_or(0)
+        };
+        let port = u16::from_be_bytes([b(0), b(1)]);
+        let spec = |id, transport, ports: Vec<u16>, priority| PluginSpec {
+            id,
+            transport,
+            ports,
+            signatures: Vec::new(),
+            priority,
+            predicate: false,
+        };
+        let mut sig = spec(2, Transport::Tcp, Vec::new(), Priority::First);
+        sig.signatures = vec![Signature {
+            dir: (b(2) & 1 == 1).then_some(Direction::Orig),
+            offset: (b(3) % 8) as usize,
+            bytes: vec![b(4), b(5)],
+        }];
+        let mut ask = spec(3, Transport::Tcp, Vec::new(), Priority::Last);
+        ask.predicate = true;
+        let mut ask_udp = spec(4, Transport::Udp, vec![port, 53], Priority::Last);
+        ask_udp.predicate = true;
+        Plugins::new(vec![
+            spec(0, Transport::Tcp, vec![port, 80], Priority::First),
+            spec(1, Transport::Udp, vec![port], Priority::First),
+            sig,
+            ask,
+            ask_udp,
+        ])
+    }
+
+    #[derive(PartialEq)]
+    enum State {
+        Claimed,
+        Released,
+        Closed,
+    }
+
+    #[derive(Default)]
+    struct Checker {
+        flows: HashMap<u64, State>,
+        claims: u64,
+    }
+
+    impl Checker {
+        fn check(&mut self, a: &mut Analyzer) {
+            let (events, arena) = a.take_events();
+            // Given back after the batch: its events were made before.
+            let mut release = Vec::new();
+            for e in events {
+                match e {
+                    AnalyzeEvent::Stream(s) => {
+                        if let StreamPiece::Data { start, len, .. } = s.piece {
+                            assert!(start + len <= arena.len());
+                        }
+                    }
+                    AnalyzeEvent::Plugin(p) => match *p {
+                        PluginEvent::Claim { flow, plugins, .. } => {
+                            assert!(!plugins.is_empty());
+                            assert!(self.flows.insert(flow.seq, State::Claimed).is_none());
+                            self.claims += 1;
+                            // Every third claim is given back.
+                            if self.claims % 3 == 0 {
+                                release.push(flow.seq);
+                            }
+                        }
+                        PluginEvent::Piece(r) => {
+                            let st = self.flows.get(&r.flow);
+                            assert!(st.is_some(), "a piece before its claim");
+                            assert!(
+                                st == Some(&State::Claimed),
+                                "a piece after the close or release"
+                            );
+                            if let StreamPiece::Data { start, len, .. } = r.piece {
+                                assert!(start + len <= arena.len());
+                            }
+                        }
+                        PluginEvent::Close { flow, .. } => {
+                            let st = self.flows.insert(flow, State::Closed);
+                            assert!(
+                                st == Some(State::Claimed),
+                                "close of an unclaimed or released flow"
+                            );
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            for seq in release {
+                a.release(seq);
+                if self.flows.get(&seq) == Some(&State::Claimed) {
+                    self.flows.insert(seq, State::Released);
+                }
+            }
+        }
+    }
 
     pub fn run(data: &[u8]) {
         let small = data.len() % 2 == 1;
         let mut opts = AnalyzeOptions {
-            streams: true,
+            streams: data.len() % 5 != 0,
             ..AnalyzeOptions::default()
         };
+        if data.len() % 3 != 1 {
+            opts.plugins = plugins(data);
+        }
         if small {
             opts.flows = FlowOptions {
                 max_flows: 4,
@@ -501,34 +613,28 @@ pub mod analyze {
             return;
         };
         let mut a = Analyzer::new(opts.clone());
+        let mut chk = Checker::default();
         let mut n = 0;
         let _ = src.for_each(|f, info| {
             a.on_packet(f, info);
             n += 1;
             if n % 16 == 0 {
-                check(a.take_events());
+                chk.check(&mut a);
             }
             assert!(a.memcap_stats().used <= opts.memcap);
             assert!(a.tracker().stats().active <= opts.flows.max_flows as u64);
         });
         a.finish();
-        check(a.take_events());
+        chk.check(&mut a);
         assert_eq!(
             a.memcap_stats().used,
             0,
             "finish returns every byte charged"
         );
         assert_eq!(a.tracker().stats().active, 0);
-    }
-
-    fn check((events, arena): (Vec<flowtap_core::analyze::AnalyzeEvent>, Vec<u8>)) {
-        use flowtap_core::analyze::{AnalyzeEvent, StreamPiece};
-        for e in events {
-            if let AnalyzeEvent::Stream(s) = e {
-                if let StreamPiece::Data { start, len, .. } = s.piece {
-                    assert!(start + len <= arena.len());
-                }
-            }
-        }
+        assert!(
+            chk.flows.values().all(|s| *s != State::Claimed),
+            "every claimed flow is closed at the end"
+        );
     }
 }
