@@ -2,7 +2,7 @@
 // Benchmarks of flowtap against the machine's limit and the tools a user
 // would pick instead. See benches/README.md.
 //
-//   node benches/run.mjs [--suite packets|flows|live] [--packets N] [--runs R] [--seed S]
+//   node benches/run.mjs [--suite packets|flows|live|plugins] [--packets N] [--runs R] [--seed S]
 //                        [--format pcap|pcapng] [--corpus DIR] [--only a,b,...] [--no-build]
 //                        [--scales N,N,...] [--suricata PATH]
 //
@@ -57,7 +57,7 @@ function parseArgs(argv) {
       case '--corpus': o.corpus = path.resolve(val()); break
       case '--only': o.only = val().split(',').map((s) => s.trim()).filter(Boolean); break
       case '--no-build': o.build = false; break
-      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live'].includes(o.suite)) fail('--suite must be packets, flows or live'); break
+      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live', 'plugins'].includes(o.suite)) fail('--suite must be packets, flows, live or plugins'); break
       case '--scales': o.scales = val().split(',').map((x) => {
         const v = Number(x.trim().replaceAll('_', ''))
         if (!Number.isInteger(v) || v < 1) fail('--scales must be positive integers')
@@ -66,9 +66,10 @@ function parseArgs(argv) {
       case '--suricata': o.suricata = val(); break
       case '-h':
       case '--help':
-        console.log('node benches/run.mjs [--suite packets|flows|live] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
+        console.log('node benches/run.mjs [--suite packets|flows|live|plugins] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
         console.log('  flows suite: [--scales N,N,... (1000,100000,1000000)] [--suricata PATH ($SURICATA or suricata)]')
         console.log('  live suite (root): node benches/live.mjs with --packets, --runs and --only (tcpdump, node_pcap, flowtap-flows, flowtap-packets, flowtap-batches)')
+        console.log('  plugins suite: benches/plugins.mjs (TS plugins vs core and built-in parsers) on the mixed capture and a Redis capture')
         console.log(`packets contender ids: ${CONTENDERS.map((c) => c.id).join(', ')}`)
         console.log(`flows contender ids: ${FLOW_TOOLS.map((c) => c.id).join(', ')} (at a scale: id@1k, id@100k, id@1M, …)`)
         process.exit(0)
@@ -899,9 +900,22 @@ function liveSuite(o) {
   if (r.status !== 0) fail(`benches/live.mjs exited with ${r.status ?? r.signal}`)
 }
 
+// ------------------------------------------------------------ plugins suite
+
+/** TS plugins vs the core and the built-in parsers: benches/plugins.mjs on the mixed capture and a Redis capture. */
+function pluginsSuite(o) {
+  if (o.build) build()
+  const b = binaries()
+  const mixed = capture(b, o)
+  const args = [path.join(here, 'plugins.mjs'), '--mixed', mixed.file, '--core', b.core, '--runs', String(o.runs)]
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' })
+  if (r.status !== 0) fail(`benches/plugins.mjs exited with ${r.status ?? r.signal}`)
+}
+
 // --------------------------------------------------------------------- main
 
 const o = parseArgs(process.argv.slice(2))
 if (o.suite === 'flows') flowsSuite(o)
 else if (o.suite === 'live') liveSuite(o)
+else if (o.suite === 'plugins') pluginsSuite(o)
 else packetsSuite(o)

@@ -545,7 +545,7 @@ pub mod analyze {
                             assert!(self.flows.insert(flow.seq, State::Claimed).is_none());
                             self.claims += 1;
                             // Every third claim is given back.
-                            if self.claims % 3 == 0 {
+                            if self.claims.is_multiple_of(3) {
                                 release.push(flow.seq);
                             }
                         }
@@ -583,7 +583,7 @@ pub mod analyze {
     pub fn run(data: &[u8]) {
         let small = data.len() % 2 == 1;
         let mut opts = AnalyzeOptions {
-            streams: data.len() % 5 != 0,
+            streams: !data.len().is_multiple_of(5),
             ..AnalyzeOptions::default()
         };
         if data.len() % 3 != 1 {

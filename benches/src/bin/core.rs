@@ -11,11 +11,17 @@
 //!   peak of flows tracked at once, and the resident size when the last
 //!   packet has been counted (before the flows still tracked are ended).
 //!
+//! * `plugin` — parse, flow tracking and TCP reassembly into one plugin
+//!   claiming every TCP flow (no built-in parser): what the binding does
+//!   before handing plugin pieces to JavaScript. Prints `pluginBytes`.
+//! * `sessions` — the same with the built-in HTTP/DNS/TLS parsers instead.
+//!   Prints `streamBytes` and `sessions`.
+//!
 //! All read the file through `std::fs::File` as the binding does (the
 //! reader has its own buffer).
 //!
 //! ```text
-//! core_bench --mode for_each|batches|flows [--batch-size N] [--max-flows N] FILE
+//! core_bench --mode for_each|batches|flows|plugin|sessions [--batch-size N] [--max-flows N] FILE
 //! ```
 //!
 //! Prints `{"name":"core_for_each"|"core_batches"|"core_flows","packets":N,"seconds":S,…}`;
@@ -25,8 +31,12 @@ use std::fs::File;
 use std::time::Instant;
 
 use flowtap_bench::{die, Args, Report};
+use flowtap_core::analyze::{
+    AnalyzeEvent, AnalyzeOptions, Analyzer, PluginSpec, Plugins, Priority, Protocols,
+};
 use flowtap_core::batch::{U16_DST_PORT, U16_SRC_PORT, U32_CAPLEN, U8_TRANSPORT};
 use flowtap_core::flow::tracker::{FlowEvent, FlowOptions, FlowTracker};
+use flowtap_core::session::Transport;
 use flowtap_core::source::{PacketSource, SourceOptions};
 
 fn main() {
@@ -123,8 +133,54 @@ fn main() {
             );
             "core_flows"
         }
+        "plugin" | "sessions" => {
+            let plugin = mode == "plugin";
+            let mut opts = AnalyzeOptions::default();
+            if plugin {
+                opts.protocols = Protocols::NONE;
+                opts.plugins = Plugins::new(vec![PluginSpec {
+                    id: 0,
+                    transport: Transport::Tcp,
+                    ports: Vec::new(),
+                    signatures: Vec::new(),
+                    priority: Priority::First,
+                    predicate: false,
+                }]);
+            }
+            let mut a = Analyzer::new(opts);
+            let mut sessions = 0u64;
+            let mut drain = |a: &mut Analyzer, check: &mut u64| {
+                let (events, arena) = a.take_events();
+                *check = check.wrapping_add(arena.len() as u64);
+                sessions += events
+                    .iter()
+                    .filter(|e| matches!(e, AnalyzeEvent::Session(_)))
+                    .count() as u64;
+            };
+            src.for_each(|frame, info| {
+                packets += 1;
+                bytes += frame.data.len() as u64;
+                a.on_packet(frame, info);
+                if a.pending_events() >= 4096 {
+                    drain(&mut a, &mut check);
+                }
+            })
+            .unwrap_or_else(|e| die(&format!("{path}: {e}")));
+            a.finish();
+            drain(&mut a, &mut check);
+            let st = a.stats();
+            extra = format!(
+                ",\"streamBytes\":{},\"pluginBytes\":{},\"sessions\":{sessions}",
+                st.stream_bytes, st.plugin_bytes
+            );
+            if plugin {
+                "core_plugin"
+            } else {
+                "core_sessions"
+            }
+        }
         m => die(&format!(
-            "--mode must be for_each, batches or flows, not {m}"
+            "--mode must be for_each, batches, flows, plugin or sessions, not {m}"
         )),
     };
     let elapsed = t.elapsed();

@@ -355,7 +355,7 @@ const FINISH_STEP: usize = 16_384;
 
 /// The analyzer's events so far, in their boundary form.
 fn events(a: &mut Analyzer, flow_events: bool) -> Box<BindingEvents> {
-    let (events, arena) = a.take_events();
+    let (events, arena) = a.take_events_into(binding_pool::take_bytes());
     Box::new(BindingEvents::new(events, arena, flow_events))
 }
 

@@ -415,7 +415,7 @@ impl Worker {
             Some(a) => {
                 let n = a.pending_events();
                 if n > 0 && (n >= EVENTS_PER_STEP || due(self.pending_since)) {
-                    let (events, arena) = a.take_events();
+                    let (events, arena) = a.take_events_into(binding_pool::take_bytes());
                     let ev = Box::new(BindingEvents::new(events, arena, self.flow_events));
                     self.pending_since = None;
                     self.publish();
@@ -453,7 +453,7 @@ impl Worker {
         }
         while let Some(a) = self.analyzer.as_mut() {
             let done = a.finish_some(FINISH_STEP);
-            let (events, arena) = a.take_events();
+            let (events, arena) = a.take_events_into(binding_pool::take_bytes());
             let ev = Box::new(BindingEvents::new(events, arena, self.flow_events));
             self.publish();
             if self.tx.send(Msg::Events(ev, self.id)).is_err() || done {

@@ -83,6 +83,35 @@ pub fn take() -> BatchStorage {
     })
 }
 
+/// A byte vector (for an analyzer's next arena): a recycled one if any.
+pub fn take_bytes() -> Vec<u8> {
+    with(|p| {
+        let v = p.data.pop().unwrap_or_default();
+        p.bytes -= v.capacity();
+        v
+    })
+}
+
+/// `v` as a JS `Uint8Array` over its memory, returned to the pool when V8
+/// collects it.
+pub fn external_bytes(v: Vec<u8>) -> napi::bindgen_prelude::Uint8Array {
+    use napi::bindgen_prelude::Uint8Array;
+    if v.is_empty() {
+        give_back(Returned::Data(v));
+        return Uint8Array::new(Vec::new());
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: the vector's buffer is leaked here and rebuilt, with the
+    // same pointer, length and capacity, only in the finalizer, after
+    // which V8 no longer touches it.
+    unsafe {
+        Uint8Array::with_external_data(ptr, len, move |p, l| {
+            give_back(Returned::Data(Vec::from_raw_parts(p, l, cap)))
+        })
+    }
+}
+
 fn keep<T>(bytes: &mut usize, list: &mut Vec<Vec<T>>, v: Vec<T>) {
     let size = v.capacity() * size_of::<T>();
     let in_use = OPEN.load(Ordering::Acquire) > 0;

@@ -534,7 +534,7 @@ pub fn stream_batch(pieces: &[StreamRecord], data: Vec<u8>) -> BindingStreamBatc
         start: Float64Array::new(start),
         piece_length: Float64Array::new(len),
         ts: BigUint64Array::new(ts),
-        data: Uint8Array::new(data),
+        data: crate::binding_pool::external_bytes(data),
     }
 }
 

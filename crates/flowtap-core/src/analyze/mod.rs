@@ -413,6 +413,19 @@ impl Analyzer {
         )
     }
 
+    /// [`Analyzer::take_events`], with `arena` (emptied, then grown to
+    /// this batch's size) as the next batch's arena: a caller that
+    /// recycles arenas spares the allocator fresh pages per batch.
+    pub fn take_events_into(&mut self, mut arena: Vec<u8>) -> (Vec<AnalyzeEvent>, Vec<u8>) {
+        arena.clear();
+        arena.reserve(self.arena.len());
+        let events = Vec::with_capacity(self.events.capacity());
+        (
+            std::mem::replace(&mut self.events, events),
+            std::mem::replace(&mut self.arena, arena),
+        )
+    }
+
     /// Stream bytes of the events not yet taken.
     pub fn arena(&self) -> &[u8] {
         &self.arena
