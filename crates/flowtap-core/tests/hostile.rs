@@ -30,6 +30,9 @@
 //! keeps) and the resident set size from `/proc/self/statm`. The tests take
 //! one lock so that only one of them allocates at a time; the numbers are
 //! printed (`cargo test --test hostile -- --nocapture`).
+//!
+//! `FLOWTAP_SOAK=K` multiplies the SYN flood and the out-of-order flood by
+//! K with the same bounds asserted (the soak variant: `scripts/soak.sh`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
@@ -81,6 +84,15 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
+
+/// The soak multiplier (`FLOWTAP_SOAK`, default 1).
+fn soak() -> usize {
+    std::env::var("FLOWTAP_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
 
 /// One test at a time, so the allocator and RSS figures are its own.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -376,12 +388,12 @@ fn run(
 #[test]
 fn syn_flood_keeps_the_flow_table_at_max_flows() {
     let _g = serial();
-    const N: usize = 60_000;
+    let n_syn: usize = 60_000 * soak();
     const MAX: usize = 2_000;
     let mut rng = Rng(0x5eed);
     let mut pcap = Pcap::new();
     let server = ep(0, 1, 80);
-    for i in 0..N {
+    for i in 0..n_syn {
         let r = rng.next();
         let c = Ep {
             ip: [
@@ -413,7 +425,7 @@ fn syn_flood_keeps_the_flow_table_at_max_flows() {
             rss0 = rss();
             table0 = a.tracker().table_bytes();
         }
-        if n == N {
+        if n == n_syn {
             let st = a.tracker().stats();
             assert_eq!(st.active, MAX as u64);
             assert_eq!(a.tracker().table_bytes(), table0, "table grew");
@@ -423,7 +435,7 @@ fn syn_flood_keeps_the_flow_table_at_max_flows() {
     let growth = peak() - base;
     let rss_growth = rss().saturating_sub(rss0);
     eprintln!(
-        "syn flood: {N} SYNs in {:?}, max_flows {MAX}: max active {max_active}, evicted {}, \
+        "syn flood: {n_syn} SYNs in {:?}, max_flows {MAX}: max active {max_active}, evicted {}, \
          table {} KiB, heap peak growth after 10k SYNs {:.2} MiB, RSS growth {:.2} MiB",
         t0.elapsed(),
         st.evicted,
@@ -432,9 +444,9 @@ fn syn_flood_keeps_the_flow_table_at_max_flows() {
         mib(rss_growth)
     );
     assert_eq!(max_active, MAX as u64);
-    assert_eq!(st.flows, N as u64);
-    assert_eq!(st.evicted, (N - MAX) as u64);
-    assert_eq!(seen.ends, N as u64, "every flow ended once");
+    assert_eq!(st.flows, n_syn as u64);
+    assert_eq!(st.evicted, (n_syn - MAX) as u64);
+    assert_eq!(seen.ends, n_syn as u64, "every flow ended once");
     // The events of 1000 packets (starts and ends) are what may grow
     // between takes; the flows themselves must not.
     assert!(growth < 4 * MIB, "heap grew {growth} bytes");
@@ -463,7 +475,8 @@ fn out_of_order_flood_with_holes_holds_the_memcap() {
         .map(|i| Conn::open(&mut pcap, 100_000 + i * 10, ep(1, i as u8, 40000), server))
         .collect();
     let payload = vec![b'a'; 1000];
-    for k in 1..=400u32 {
+    let rounds = 400 * soak() as u64;
+    for k in 1..=rounds as u32 {
         for c in &mut conns {
             ts += 10;
             c.client_at(&mut pcap, 1_000_000 + ts, 2000 * k, &payload);
@@ -505,7 +518,7 @@ fn out_of_order_flood_with_holes_holds_the_memcap() {
     // Each direction is covered up to its highest byte: the 16 streams to
     // 2000 × 400 + 1000 bytes, the tiny one to 2 × 2000 + 1, by data or gaps.
     let covered = m.totals.delivered_bytes + m.totals.gap_bytes;
-    assert_eq!(covered, 16 * (2000 * 400 + 1000) + 4001);
+    assert_eq!(covered, 16 * (2000 * rounds + 1000) + 4001);
     assert_eq!(a.stats().gaps, m.totals.gaps);
     // The capture itself (about 8 MiB) is not counted: it was allocated
     // before the measurement started. Beyond the memcap: the reader's
