@@ -4,6 +4,7 @@
 // no JS for flows a declarative match does not claim, and a live capture.
 import test from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
+import dgram from 'node:dgram'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -315,5 +316,64 @@ test.serial('live: a plugin on a capture of lo sees the commands a real redis-cl
   } finally {
     server.kill()
     rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.serial('live: a slow plugin backs up into the ring: the kernel drops and counts, memory stays bounded, nothing is lost silently', async (t) => {
+  if (needRoot) {
+    if (process.env.CI) t.fail(needRoot)
+    else t.log(`skipped: ${needRoot}`)
+    return
+  }
+  const port = 16391
+  let seen = 0
+  const slow = defineDatagramParser<never>({
+    name: 'slow',
+    match: { ports: [port] },
+    create: () => ({
+      onDatagram: () => {
+        seen++
+        const until = performance.now() + 0.25
+        while (performance.now() < until) {
+          // 0.25 ms per datagram: far slower than the sender.
+        }
+      },
+    }),
+  })
+  const sink = dgram.createSocket('udp4')
+  await new Promise<void>((r) => sink.bind(port, '127.0.0.1', r))
+  const src = capture('lo').filter(`udp and port ${port}`).ring({ blockSize: 65536, blockCount: 4, blockTimeoutMs: 10 }).dedupLoopback(false).use(slow)
+  const done = (async () => {
+    for await (const _ of src.sessions()) {
+      // the plugin returns nothing
+    }
+  })()
+  try {
+    t.true(await src.opened())
+    const rss0 = process.memoryUsage().rss
+    const out = dgram.createSocket('udp4')
+    const sent = 10_000
+    for (let i = 0; i < sent; i++) {
+      // Distinct payloads: lo's de-duplication compares frames.
+      const payload = Buffer.alloc(200, 7)
+      payload.writeUInt32BE(i)
+      await new Promise<void>((r) => out.send(payload, port, '127.0.0.1', () => r()))
+    }
+    out.close()
+    const growth = process.memoryUsage().rss - rss0
+    await new Promise((r) => setTimeout(r, 200))
+    src.stop()
+    await done
+    const live = src.stats().live!
+    t.log(`sent ${sent}, kernel received ${live.received}, dropped ${live.kernelDrops}, plugin saw ${seen}; RSS +${(growth / 1048576).toFixed(1)} MiB`)
+    t.true(live.kernelDrops > 0, 'the ring filled and the kernel counted drops')
+    // On lo the kernel shows each datagram twice (out and in), and with
+    // de-duplication off both copies go to the plugin.
+    t.is(live.received, 2 * sent, 'the kernel saw every datagram')
+    t.is(seen + live.kernelDrops, live.received, 'each copy was either parsed or counted as dropped')
+    t.true(growth < 64 << 20, `RSS grew ${growth} bytes`)
+  } finally {
+    sink.close()
+    src.close()
   }
 })
