@@ -539,7 +539,7 @@ pub mod analyze {
                             assert!(start + len <= arena.len());
                         }
                     }
-                    AnalyzeEvent::Plugin(p) => match *p {
+                    AnalyzeEvent::Plugin(p) => match p {
                         PluginEvent::Claim { flow, plugins, .. } => {
                             assert!(!plugins.is_empty());
                             assert!(self.flows.insert(flow.seq, State::Claimed).is_none());

@@ -199,7 +199,7 @@ pub enum AnalyzeEvent {
     Stream(StreamRecord),
     /// A claim, piece or close of a flow a plugin claimed; `Data` pieces
     /// point into the arena like [`AnalyzeEvent::Stream`]'s.
-    Plugin(Box<PluginEvent>),
+    Plugin(PluginEvent),
 }
 
 /// Counters of the layers above flow tracking.

@@ -54,7 +54,7 @@ fn run_with(
                     piece: StreamPiece::Data { start, .. },
                     ..
                 }) => *start += base,
-                AnalyzeEvent::Plugin(p) => match &mut **p {
+                AnalyzeEvent::Plugin(p) => match p {
                     PluginEvent::Piece(StreamRecord {
                         piece: StreamPiece::Data { start, .. },
                         ..
@@ -101,7 +101,7 @@ fn plugin_flows(events: &[AnalyzeEvent], arena: &[u8]) -> HashMap<u64, Seen> {
         let AnalyzeEvent::Plugin(p) = ev else {
             continue;
         };
-        match &**p {
+        match p {
             PluginEvent::Claim {
                 flow, plugins, ask, ..
             } => {

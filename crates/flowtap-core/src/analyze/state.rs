@@ -519,13 +519,12 @@ impl Session {
     fn claim(&mut self, meta: &FlowMeta, plugins: Vec<u16>, ask: bool, ts: u64, out: &mut Out) {
         out.stats.plugin_flows += 1;
         self.parser = Parser::Plugin;
-        out.out
-            .push(AnalyzeEvent::Plugin(Box::new(PluginEvent::Claim {
-                flow: *meta,
-                plugins,
-                ask,
-                ts,
-            })));
+        out.out.push(AnalyzeEvent::Plugin(PluginEvent::Claim {
+            flow: *meta,
+            plugins,
+            ask,
+            ts,
+        }));
     }
 
     /// The bytes seen while undecided (and `fresh`, a side's first bytes
@@ -575,13 +574,11 @@ impl Session {
                 p.finish(ts, &mut self.scratch);
                 self.emit(meta, out);
             }
-            Parser::Plugin => out
-                .out
-                .push(AnalyzeEvent::Plugin(Box::new(PluginEvent::Close {
-                    flow: meta.seq,
-                    ts,
-                    reason,
-                }))),
+            Parser::Plugin => out.out.push(AnalyzeEvent::Plugin(PluginEvent::Close {
+                flow: meta.seq,
+                ts,
+                reason,
+            })),
             _ => {}
         }
         self.held = [Vec::new(), Vec::new()];
@@ -612,8 +609,7 @@ fn plugin_piece(r: StreamRecord, out: &mut Out) {
     if let StreamPiece::Data { len, .. } = r.piece {
         out.stats.plugin_bytes += len as u64;
     }
-    out.out
-        .push(AnalyzeEvent::Plugin(Box::new(PluginEvent::Piece(r))));
+    out.out.push(AnalyzeEvent::Plugin(PluginEvent::Piece(r)));
 }
 
 /// One piece of data for a plugin, copied into the arena.
