@@ -244,6 +244,7 @@ fn step(shared: &Mutex<Shared>) -> Outcome {
         else {
             unreachable!("checked above")
         };
+        BindingError::inject_panic("open");
         let opened = match input {
             Input::File(path) => match File::open(&path) {
                 Ok(f) => PacketSource::new(f, opts).map_err(|e| {

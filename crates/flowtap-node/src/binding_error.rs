@@ -60,6 +60,16 @@ impl BindingError {
         }
     }
 
+    /// Panics if the environment asks for one at `point` (the
+    /// fault-injection hook of the tests that prove a panic in the addon
+    /// becomes a JS error: `FLOWTAP_TEST_PANIC=open|reader|worker`). Read
+    /// once per capture, at the point named.
+    pub fn inject_panic(point: &str) {
+        if std::env::var("FLOWTAP_TEST_PANIC").as_deref() == Ok(point) {
+            panic!("FLOWTAP_TEST_PANIC={point}: injected panic");
+        }
+    }
+
     pub fn closed() -> Self {
         BindingError {
             code: "ERR_CLOSED".to_string(),

@@ -275,6 +275,7 @@ impl Worker {
     /// Reads the ring until stopped; Ok after a drain, Err on a failure.
     /// Returns early (Ok) when JavaScript has gone (a send fails).
     fn capture(&mut self) -> Result<(), BindingError> {
+        BindingError::inject_panic("worker");
         let mut last_stats = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
             if self.drain.load(Ordering::Acquire) {

@@ -43,8 +43,10 @@ impl Reader {
         let thread = std::thread::Builder::new()
             .name("flowtap-reader".into())
             .spawn(move || loop {
-                let read =
-                    catch_unwind(AssertUnwindSafe(|| src.read_batch_in(binding_pool::take())));
+                let read = catch_unwind(AssertUnwindSafe(|| {
+                    crate::binding_error::BindingError::inject_panic("reader");
+                    src.read_batch_in(binding_pool::take())
+                }));
                 let pos = src.position();
                 let msg = match read {
                     Ok(Ok(Some(b))) => Read::Batch(b, pos),
