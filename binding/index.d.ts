@@ -420,6 +420,12 @@ export interface BindingStreamLayout {
   endReasons: Array<string>
 }
 
+/**
+ * The target the binding was built for, `<arch>-<os>` (`x86_64-linux`,
+ * `wasm32-wasi`): the TypeScript layer tells the WebAssembly build apart.
+ */
+export declare function bindingTarget(): string
+
 export interface BindingTxStats {
   queued: number
   sent: number

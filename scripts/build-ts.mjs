@@ -14,7 +14,7 @@ const common = {
   platform: 'node',
   target: 'node18',
   sourcemap: true,
-  external: ['../binding/index.js'],
+  external: ['../binding/index.js', '../binding/load.cjs'],
   logLevel: 'warning',
 }
 await build({ ...common, entryPoints: ['ts/index.ts'], format: 'esm', outfile: 'dist/index.mjs' })

@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 export { openPcap, PacketSource } from './source.js'
+export { bindingTarget } from './platform.js'
 export type { AnalysisStats, OpenOptions, IterateOptions, CaptureStats, FlowTimeouts, LiveStats, WorkerStats } from './source.js'
 export { capture, LiveSource } from './live.js'
 export { inject, Injector, replay } from './inject.js'

@@ -10,6 +10,7 @@
  * @module
  */
 import { AbortError, fromNative, InvalidArgumentError, UnsupportedPlatformError } from './errors.js'
+import { bindingTarget } from './platform.js'
 import { native, type BindingInjectOptions } from './native.js'
 import type { PacketSource } from './source.js'
 
@@ -176,7 +177,7 @@ export function inject(iface: string, options: InjectOptions = {}): Injector {
   }
   const Native = (native as { BindingInjector?: { create(iface: string): NativeInjector } }).BindingInjector
   if (Native === undefined) {
-    throw new UnsupportedPlatformError('ERR_UNSUPPORTED_PLATFORM', `injection needs Linux (this is ${process.platform})`)
+    throw new UnsupportedPlatformError('ERR_UNSUPPORTED_PLATFORM', `injection needs the native addon on Linux (loaded: ${bindingTarget})`)
   }
   const n = Native.create(iface)
   const e = n.open({ frameSize: options.frameSize, frameCount: options.frameCount, qdiscBypass: options.qdiscBypass })

@@ -14,6 +14,7 @@
  * @module
  */
 import { InvalidArgumentError, UnsupportedPlatformError } from './errors.js'
+import { bindingTarget } from './platform.js'
 import { native, type BindingAnalyzeOptions, type BindingBatchResult, type BindingFlowOptions, type BindingOpenOptions } from './native.js'
 import { LIVE, PacketSource, type CaptureStats, type NativeCapture } from './source.js'
 
@@ -184,7 +185,11 @@ export class LiveSource extends PacketSource {
   protected override openNative(options: BindingOpenOptions, flows?: BindingFlowOptions, analyze?: BindingAnalyzeOptions): NativeCapture {
     const Live = (native as { BindingLive?: { open: (...a: unknown[]) => LiveNative } }).BindingLive
     if (Live === undefined) {
-      throw new UnsupportedPlatformError('ERR_UNSUPPORTED_PLATFORM', `live capture needs Linux (this is ${process.platform})`)
+      // Whoever waits in opened() learns now that nothing will open.
+      const waiters = this.openWaiters
+      this.openWaiters = []
+      for (const w of waiters) w(false)
+      throw new UnsupportedPlatformError('ERR_UNSUPPORTED_PLATFORM', `live capture needs the native addon on Linux (loaded: ${bindingTarget})`)
     }
     const n = Live.open(this.iface, { ...this.settings }, options, flows, analyze)
     this.natives.add(n)

@@ -5,7 +5,7 @@
  * @module
  * @internal
  */
-import binding from '../binding/index.js'
+import binding from '../binding/load.cjs'
 import type {
   BindingAnalyzeOptions,
   BindingBatch,
@@ -25,6 +25,7 @@ export type BindingInjectOptions = import('../binding/index.js').BindingInjectOp
 export type { BindingBatch, BindingBatchResult, BindingCapture, BindingFlowBatch, BindingFlowOptions, BindingOpenOptions, BindingStats }
 
 export const native = binding as typeof import('../binding/index.js')
+
 
 const layout = native.batchLayout()
 

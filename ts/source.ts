@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { resolve as resolvePath } from 'node:path'
 import { AbortError, fromNative, InvalidArgumentError, type FlowtapError } from './errors.js'
 import { flowEvents, toBindingFlowOptions, type FlowEvent, type FlowOptions } from './flows.js'
 import {
@@ -530,7 +531,7 @@ export class PacketSource implements AsyncIterable<Packet> {
   /** The native capture of one iteration. @internal */
   protected openNative(options: BindingOpenOptions, flows?: BindingFlowOptions, analyze?: BindingAnalyzeOptions): NativeCapture {
     return this.path !== undefined
-      ? native.BindingCapture.fromFile(this.path, options, flows, analyze)
+      ? native.BindingCapture.fromFile(resolvePath(this.path), options, flows, analyze)
       : native.BindingCapture.fromBytes(this.bytes!, options, flows, analyze)
   }
 

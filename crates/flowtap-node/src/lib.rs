@@ -29,3 +29,13 @@ pub use binding_inject::BindingInjector;
 pub use binding_live::BindingLive;
 pub use binding_sessions::stream_layout;
 pub use binding_types::batch_layout;
+
+/// The target the binding was built for, `<arch>-<os>` (`x86_64-linux`,
+/// `wasm32-wasi`): the TypeScript layer tells the WebAssembly build apart.
+#[napi_derive::napi]
+pub fn binding_target() -> String {
+    if cfg!(target_family = "wasm") {
+        return "wasm32-wasi".into();
+    }
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}

@@ -1,0 +1,3 @@
+// The loader's exports are the generated binding's.
+import binding = require('./index.js')
+export = binding
