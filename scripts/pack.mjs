@@ -36,14 +36,14 @@ const optional = {}
 for (const dir of fs.readdirSync(path.join(root, 'npm')).sort()) {
   const meta = JSON.parse(fs.readFileSync(path.join(root, 'npm', dir, 'package.json'), 'utf8'))
   optional[meta.name] = pkg.version
-  const binary = meta.main && path.join(root, 'binding', meta.main)
+  // Each file from binding/ (built) or npm/<platform>/ (generated with it).
+  const where = (f) => [path.join(root, 'binding', f), path.join(root, 'npm', dir, f)].find((p) => fs.existsSync(p))
   const files = meta.files ?? []
-  const have = files.length > 0 && files.every((f) => fs.existsSync(path.join(root, 'binding', f)))
-  if (!binary || !have) continue
+  if (!meta.main || files.length === 0 || !files.every(where)) continue
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), `flowtap-${dir}-`))
   fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify({ ...meta, version: pkg.version }, null, 2))
   copy(path.join(root, 'npm', dir, 'README.md'), path.join(stage, 'README.md'))
-  for (const f of files) copy(path.join(root, 'binding', f), path.join(stage, f))
+  for (const f of files) copy(where(f), path.join(stage, f))
   platforms[dir] = pack(stage)
   fs.rmSync(stage, { recursive: true, force: true })
 }
@@ -56,11 +56,18 @@ const published = { ...pkg, files, optionalDependencies: optional }
 delete published.devDependencies
 delete published.scripts
 fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(published, null, 2))
-for (const f of ['README.md', 'LICENSE', 'dist', 'binding/index.js', 'binding/index.d.ts']) {
-  if (fs.existsSync(path.join(root, f))) copy(path.join(root, f), path.join(stage, f))
+// Every entry of `files` (a path, or a `dir/*.ext*` pattern), and the README.
+const glob = (pattern) => {
+  const dir = path.dirname(pattern)
+  const re = new RegExp('^' + path.basename(pattern).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$')
+  const abs = path.join(root, dir)
+  return fs.existsSync(abs) ? fs.readdirSync(abs).filter((f) => re.test(f)).map((f) => path.join(dir, f)) : []
 }
-for (const f of fs.readdirSync(path.join(root, 'examples'))) {
-  if (/\.pcap(ng)?$/.test(f)) copy(path.join(root, 'examples', f), path.join(stage, 'examples', f))
+for (const entry of ['README.md', ...files]) {
+  for (const f of entry.includes('*') ? glob(entry) : [entry]) {
+    if (!fs.existsSync(path.join(root, f))) throw new Error(`pack: ${f} (from package.json files) is missing; run npm run build`)
+    copy(path.join(root, f), path.join(stage, f))
+  }
 }
 const rootTgz = pack(stage)
 fs.rmSync(stage, { recursive: true, force: true })
