@@ -63,7 +63,7 @@ function install(name: string, npmArgs: string[]): { dir: string; env: NodeJS.Pr
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `t-${name}`, private: true, dependencies: { flowtap: `file:${p.root}` }, overrides }))
   writeFileSync(join(dir, 'esm.mjs'), ESM)
   writeFileSync(join(dir, 'cjs.cjs'), CJS)
-  const env = { ...process.env, PATH: barePath() }
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: barePath() }
   delete env.NAPI_RS_FORCE_WASI
   const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', ...npmArgs], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 })
   if (r.status !== 0) throw new Error(`npm install failed: ${r.stderr}`)

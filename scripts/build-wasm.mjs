@@ -1,6 +1,7 @@
 // Builds the WebAssembly binding (wasm32-wasip1, napi-rs's non-threaded
 // flavor) into binding/: flowtap.wasm32-wasip1.wasm and the loaders napi
 // generates for it (Node: flowtap.wasip1.cjs; browsers: flowtap.wasip1-browser.js).
+// `--if-available`: skip (successfully) when no wasm toolchain is installed.
 // rustup has no wasm targets here, so this uses the toolchain that
 // ../shared/toolchains/wasm.sh installs (Debian's rustc-web in /usr/bin) when
 // it is there, in a target directory of its own.
@@ -11,9 +12,19 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const env = { ...process.env, CARGO_TARGET_DIR: path.join(root, 'target', 'wasm') }
-if (fs.existsSync('/usr/bin/cargo') && fs.existsSync('/usr/lib/rustlib/wasm32-wasip1')) {
+const debian = fs.existsSync('/usr/bin/cargo') && fs.existsSync('/usr/lib/rustlib/wasm32-wasip1/lib')
+if (debian) {
   env.CARGO = '/usr/bin/cargo'
   env.RUSTC = '/usr/bin/rustc'
+}
+// --if-available (as `npm run build` passes it): no wasm toolchain, no wasm build.
+if (process.argv.includes('--if-available') && !debian) {
+  const rustup = spawnSync('rustc', ['--print', 'sysroot'], { encoding: 'utf8' })
+  const sysroot = rustup.status === 0 ? rustup.stdout.trim() : ''
+  if (!sysroot || !fs.existsSync(path.join(sysroot, 'lib', 'rustlib', 'wasm32-wasip1'))) {
+    console.log('build:wasm: no wasm32-wasip1 toolchain (../shared/toolchains/wasm.sh installs one); skipped')
+    process.exit(0)
+  }
 }
 const args = ['napi', 'build', '--release', '--platform', '--target', 'wasm32-wasip1', '--manifest-path', 'crates/flowtap-node/Cargo.toml',
   '--package-json-path', 'package.json', '--output-dir', 'binding', '--js', 'index.js', '--dts', 'index.d.ts']
