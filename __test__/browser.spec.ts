@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The browser example (examples/browser/) in headless Chromium (Debian's
 // chromium, driven by playwright-core): the page loads flowtap's
 // WebAssembly build, a capture is dropped on it, and its flow and session
