@@ -6,7 +6,9 @@ import dgram from 'node:dgram'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { capture, defineDatagramParser, openPcap, type PacketSource, type SessionEvent } from 'flowtap'
+import { createServer } from 'node:net'
+import type { ChildProcess } from 'node:child_process'
+import { capture, defineDatagramParser, openPcap, type LiveSource, type PacketSource, type SessionEvent } from 'flowtap'
 import { redisOn, type RedisCommand } from '../examples/plugins/redis.js'
 
 async function collect(src: PacketSource): Promise<SessionEvent[]> {
@@ -16,6 +18,28 @@ async function collect(src: PacketSource): Promise<SessionEvent[]> {
 }
 
 const redisOf = (events: SessionEvent[]): RedisCommand[] => events.flatMap((s) => (s.type === 'redis' ? [s.message] : []))
+
+/** A TCP port nothing listens on now (so a stale server cannot answer for ours). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Ends a child process: SIGTERM, then SIGKILL if it is still there after 2 s. */
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return
+  const exited = new Promise<void>((r) => p.once('exit', () => r()))
+  p.kill('SIGTERM')
+  const timer = setTimeout(() => p.kill('SIGKILL'), 2000)
+  await exited
+  clearTimeout(timer)
+}
 
 function key(m: object): string {
   return JSON.stringify(m, (k, v) => (typeof v === 'bigint' || k.endsWith('Ns') ? undefined : v))
@@ -29,20 +53,22 @@ test.serial('live: a plugin on a capture of lo sees the commands a real redis-cl
     else t.log(`skipped: ${needRoot}`)
     return
   }
-  const port = 16390
+  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'flowtap-plugin-'))
   const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  let src: LiveSource | undefined
   try {
     for (let i = 0; i < 50 && spawnSync('redis-cli', ['-p', String(port), 'PING']).stdout?.toString().trim() !== 'PONG'; i++) {
       await new Promise((r) => setTimeout(r, 100))
     }
     const recorded = join(dir, 'live.pcapng')
-    const src = capture('lo').filter(`tcp port ${port}`).record(recorded).ring({ blockTimeoutMs: 10 }).use(redisOn([port]))
+    src = capture('lo').filter(`tcp port ${port}`).record(recorded).ring({ blockTimeoutMs: 10 }).use(redisOn([port]))
+    const live = src
     const events: SessionEvent[] = []
     const done = (async () => {
-      for await (const s of src.sessions()) events.push(s)
+      for await (const s of live.sessions()) events.push(s)
     })()
-    t.true(await src.opened())
+    t.true(await live.opened())
     const cli = (...args: string[]) => spawnSync('redis-cli', ['-p', String(port), ...args], { timeout: 5000 }).stdout.toString().trim()
     t.is(cli('SET', 'live', 'yes'), 'OK')
     t.is(cli('GET', 'live'), 'yes')
@@ -50,7 +76,7 @@ test.serial('live: a plugin on a capture of lo sees the commands a real redis-cl
     const pipe = spawnSync('redis-cli', ['-p', String(port), '--pipe'], { input: Array.from({ length: 20 }, (_, i) => `SET p${i} ${i}\r\n`).join(''), timeout: 5000 })
     t.is(pipe.status, 0)
     await new Promise((r) => setTimeout(r, 200))
-    src.stop()
+    live.stop()
     await done
     const cmds = redisOf(events)
     t.deepEqual(
@@ -66,7 +92,8 @@ test.serial('live: a plugin on a capture of lo sees the commands a real redis-cl
     const fromFile = redisOf(await collect(openPcap(recorded).use(redisOn([port]))))
     t.deepEqual(fromFile.map(key), cmds.map(key))
   } finally {
-    server.kill()
+    src?.close()
+    await stopProcess(server)
     rmSync(dir, { recursive: true, force: true })
   }
 })
@@ -77,7 +104,10 @@ test.serial('live: a slow plugin backs up into the ring: the kernel drops and co
     else t.log(`skipped: ${needRoot}`)
     return
   }
-  const port = 16391
+  // The sink's port, chosen by the kernel: free now.
+  const sink = dgram.createSocket('udp4')
+  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', r))
+  const port = sink.address().port
   let seen = 0
   const slow = defineDatagramParser<never>({
     name: 'slow',
@@ -92,8 +122,6 @@ test.serial('live: a slow plugin backs up into the ring: the kernel drops and co
       },
     }),
   })
-  const sink = dgram.createSocket('udp4')
-  await new Promise<void>((r) => sink.bind(port, '127.0.0.1', r))
   const src = capture('lo').filter(`udp and port ${port}`).ring({ blockSize: 65536, blockCount: 4, blockTimeoutMs: 10 }).dedupLoopback(false).use(slow)
   const done = (async () => {
     for await (const _ of src.sessions()) {
