@@ -11,6 +11,11 @@
 //! TCP/UDP/ICMPv6 checksums are adjusted incrementally (RFC 1624), so the
 //! packets stay as valid as their originals.
 //!
+//! With `--sources DIR` the source material is every `*.pcap` in DIR
+//! instead, weighted by DIR/weights.json (`{"dns.pcap": 6, …}`, default 1):
+//! `benches/workload/seeds/`, recorded from real programs by
+//! `benches/workload/record.sh`.
+//!
 //! Everything follows from `--seed` and `--packets` (and the corpus files):
 //! the same arguments always produce the same bytes.
 //!
@@ -25,6 +30,7 @@
 //!
 //! ```text
 //! gen_capture [--packets N] [--seed S] [--out FILE] [--corpus DIR] [--format pcap|pcapng]
+//! gen_capture --sources DIR [--packets N] [--seed S] [--out FILE] [--format pcap|pcapng]
 //! gen_capture --concurrent-flows N [--packets N] [--out FILE] [--format pcap|pcapng]
 //! gen_capture --version
 //! ```
@@ -567,6 +573,7 @@ fn main() {
         "seed",
         "out",
         "corpus",
+        "sources",
         "format",
         "version",
         "help",
@@ -614,19 +621,60 @@ fn main() {
         .get("out")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("mixed-{packets}-s{seed}.{ext}")));
-    let corpus = corpus_dir(args.get("corpus"));
+    // (file, weight): the corpus list, or every pcap of --sources.
+    let (corpus, list): (PathBuf, Vec<(String, u32)>) = match args.get("sources") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| die(&format!("{}: {e}", dir.display())))
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".pcap"))
+                .collect();
+            names.sort();
+            // Optional weights.json beside them: {"file.pcap": weight, …}.
+            let weights = std::fs::read_to_string(dir.join("weights.json")).unwrap_or_default();
+            let weight_of = |n: &str| -> u32 {
+                let key = format!("\"{n}\"");
+                weights
+                    .find(&key)
+                    .and_then(|at| {
+                        let rest = weights[at + key.len()..].trim_start().strip_prefix(':')?;
+                        let digits: String = rest
+                            .trim_start()
+                            .chars()
+                            .take_while(|c| c.is_ascii_digit())
+                            .collect();
+                        digits.parse().ok()
+                    })
+                    .unwrap_or(1)
+            };
+            let list = names
+                .into_iter()
+                .map(|n| {
+                    let w = weight_of(&n);
+                    (n, w)
+                })
+                .collect();
+            (dir, list)
+        }
+        None => (
+            corpus_dir(args.get("corpus")),
+            SOURCES.iter().map(|(n, w)| (n.to_string(), *w)).collect(),
+        ),
+    };
 
     let started = Instant::now();
     let mut traces = Vec::new();
     let mut missing = Vec::new();
-    for (name, weight) in SOURCES {
+    for (name, weight) in &list {
+        let (name, weight) = (name.as_str(), *weight);
         let path = corpus.join(name);
         if !path.exists() {
             eprintln!("warning: {} missing, skipped", path.display());
-            missing.push(*name);
+            missing.push(name);
             continue;
         }
-        match load_trace(&path, *weight) {
+        match load_trace(&path, weight) {
             Ok(t) => traces.push(t),
             Err(e) => die(&e),
         }
