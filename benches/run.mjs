@@ -2,7 +2,7 @@
 // Benchmarks of flowtap against the machine's limit and the tools a user
 // would pick instead. See benches/README.md.
 //
-//   node benches/run.mjs [--suite packets|flows|live|plugins|wasm] [--packets N] [--runs R] [--seed S]
+//   node benches/run.mjs [--suite packets|flows|live|plugins|wasm|sessions] [--packets N] [--runs R] [--seed S]
 //                        [--format pcap|pcapng] [--corpus DIR] [--only a,b,...] [--no-build]
 //                        [--scales N,N,...] [--suricata PATH]
 //
@@ -50,14 +50,14 @@ function parseArgs(argv) {
       return v
     }
     switch (k) {
-      case '--packets': o.packets = int('--packets'); break
+      case '--packets': o.packets = int('--packets'); o.packetsGiven = true; break
       case '--runs': o.runs = int('--runs'); break
       case '--seed': o.seed = Number(val()); break
       case '--format': o.format = val(); if (!['pcap', 'pcapng'].includes(o.format)) fail('--format must be pcap or pcapng'); break
       case '--corpus': o.corpus = path.resolve(val()); break
       case '--only': o.only = val().split(',').map((s) => s.trim()).filter(Boolean); break
       case '--no-build': o.build = false; break
-      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live', 'plugins', 'wasm'].includes(o.suite)) fail('--suite must be packets, flows, live, plugins or wasm'); break
+      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live', 'plugins', 'wasm', 'sessions'].includes(o.suite)) fail('--suite must be packets, flows, live, plugins, wasm or sessions'); break
       case '--scales': o.scales = val().split(',').map((x) => {
         const v = Number(x.trim().replaceAll('_', ''))
         if (!Number.isInteger(v) || v < 1) fail('--scales must be positive integers')
@@ -66,11 +66,12 @@ function parseArgs(argv) {
       case '--suricata': o.suricata = val(); break
       case '-h':
       case '--help':
-        console.log('node benches/run.mjs [--suite packets|flows|live|plugins|wasm] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
+        console.log('node benches/run.mjs [--suite packets|flows|live|plugins|wasm|sessions] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
         console.log('  flows suite: [--scales N,N,... (1000,100000,1000000)] [--suricata PATH ($SURICATA or suricata)]')
         console.log('  live suite (root): node benches/live.mjs with --packets, --runs and --only (tcpdump, node_pcap, flowtap-flows, flowtap-packets, flowtap-batches)')
         console.log('  plugins suite: benches/plugins.mjs (TS plugins vs core and built-in parsers) on the mixed capture and a Redis capture')
         console.log('  wasm suite: benches/wasm.mjs (the WebAssembly build vs the native addon) on the mixed capture')
+        console.log('  sessions suite: benches/sessions.mjs (core/TS sessions vs tshark, nDPI, Suricata, node_pcap) on the real-program workload; --packets defaults to 500000')
         console.log(`packets contender ids: ${CONTENDERS.map((c) => c.id).join(', ')}`)
         console.log(`flows contender ids: ${FLOW_TOOLS.map((c) => c.id).join(', ')} (at a scale: id@1k, id@100k, id@1M, …)`)
         process.exit(0)
@@ -913,6 +914,39 @@ function pluginsSuite(o) {
   if (r.status !== 0) fail(`benches/plugins.mjs exited with ${r.status ?? r.signal}`)
 }
 
+// ----------------------------------------------------------- sessions suite
+
+/**
+ * Reassembly + parsing against tshark, nDPI, Suricata, node_pcap on the
+ * real-program workload (benches/workload/seeds scaled by gen_capture
+ * --sources): benches/sessions.mjs. 500,000 packets unless --packets says
+ * otherwise (tshark reads about 30k packets/s here).
+ */
+function sessionsSuite(o) {
+  if (o.build) build()
+  const b = binaries()
+  const packets = o.packetsGiven ? o.packets : 500_000
+  const dataDir = path.join(here, 'data')
+  fs.mkdirSync(dataDir, { recursive: true })
+  const file = path.join(dataDir, `workload-${packets}-s${o.seed}.pcap`)
+  const version = Number(sh(b.gen, ['--version']))
+  let fresh = false
+  try {
+    const m = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8'))
+    fresh = m.version === version && m.packets === packets && m.seed === o.seed && fs.statSync(file).size === m.fileBytes
+  } catch { /* generate */ }
+  if (!fresh) {
+    console.log(`» generating ${rel(file)} from benches/workload/seeds (${packets} packets, seed ${o.seed})`)
+    const r = spawnSync(b.gen, ['--sources', path.join(here, 'workload', 'seeds'), '--packets', String(packets), '--seed', String(o.seed), '--out', file], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    if (r.status !== 0) fail('gen_capture --sources failed')
+    fs.writeFileSync(`${file}.json`, r.stdout.trim().split('\n').pop() + '\n')
+  }
+  if (ensureNodePcap()) console.log('» node_pcap unavailable; its row will say so')
+  const args = [path.join(here, 'sessions.mjs'), '--file', file, '--bin', b.dir, '--runs', String(o.runs), '--suricata', o.suricata]
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' })
+  if (r.status !== 0) fail(`benches/sessions.mjs exited with ${r.status ?? r.signal}`)
+}
+
 // --------------------------------------------------------------- wasm suite
 
 /** The WebAssembly build vs the native addon on the mixed capture: benches/wasm.mjs. */
@@ -930,4 +964,5 @@ if (o.suite === 'flows') flowsSuite(o)
 else if (o.suite === 'live') liveSuite(o)
 else if (o.suite === 'plugins') pluginsSuite(o)
 else if (o.suite === 'wasm') wasmSuite(o)
+else if (o.suite === 'sessions') sessionsSuite(o)
 else packetsSuite(o)
