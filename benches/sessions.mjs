@@ -8,6 +8,8 @@
 // Contenders (each run R times in turn; medians, min–max):
 //   walk            mmap walk reading record headers and 5-tuples: the limit
 //   core-sessions   core_bench --mode sessions: flows, reassembly, parsers, Rust only
+//   core-flows      core_bench --mode flows: flow tracking only, Rust
+//   ts-flows        openPcap(FILE).flowBatches() from dist/
 //   ts-sessions     openPcap(FILE).sessionBatches() from dist/ (every record built in JS)
 //   tshark-fields   tshark extracting HTTP request/response, DNS and TLS hello fields
 //   ndpiReader      nDPI's reader: flows + protocol detection (Debian libndpi-bin)
@@ -41,6 +43,8 @@ const suriLog = fs.mkdtempSync(path.join(os.tmpdir(), 'flowtap-bench-suricata-')
 const contenders = [
   { id: 'walk', what: 'limit: mmap walk over record headers and 5-tuples (Rust)', cmd: [path.join(bin, 'walk'), file], own: true },
   { id: 'core-sessions', what: 'flowtap core (Rust): flows, reassembly, HTTP/DNS/TLS parsers', cmd: [path.join(bin, 'core_bench'), '--mode', 'sessions', file], own: true },
+  { id: 'core-flows', what: 'flowtap core (Rust): flow tracking only', cmd: [path.join(bin, 'core_bench'), '--mode', 'flows', file], own: true },
+  { id: 'ts-flows', what: 'flowtap `flows()` in TypeScript', cmd: [process.execPath, path.join(here, 'ts_flows.mjs'), file], own: true },
   { id: 'ts-sessions', what: 'flowtap `sessions()` in TypeScript (every record an object)', cmd: [process.execPath, path.join(here, 'ts_sessions.mjs'), file], own: true },
   {
     id: 'tshark-fields',
@@ -120,6 +124,8 @@ const ratios = [
   ['ts-sessions ÷ ndpiReader', ratio('ts-sessions', 'ndpiReader')],
   ['ts-sessions ÷ node_pcap-tcp', ratio('ts-sessions', 'node_pcap-tcp')],
   ['core-sessions ÷ walk (limit)', ratio('core-sessions', 'walk')],
+  ['ts-flows ÷ ndpiReader (goal ≥ 4)', ratio('ts-flows', 'ndpiReader')],
+  ['core-flows ÷ walk (goal ≥ 0.60)', ratio('core-flows', 'walk')],
 ]
 const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() }
 const out = { suite: 'sessions', date: new Date().toISOString(), machine, capture: { file: rel(file), ...meta }, runs, rows, ratios: Object.fromEntries(ratios) }
