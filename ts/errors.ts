@@ -5,7 +5,11 @@
  * @module
  */
 
-/** Stable error codes. */
+/**
+ * Stable error codes: the `code` of a {@link FlowtapError}; each code has its own class.
+ *
+ * @category Errors
+ */
 export type ErrorCode =
   | 'ERR_CAPTURE_FORMAT'
   | 'ERR_CAPTURE_UNSUPPORTED'
@@ -21,8 +25,13 @@ export type ErrorCode =
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_INTERNAL'
 
-/** Base class of every error flowtap throws (except {@link AbortError}). */
+/**
+ * Base class of every error flowtap throws (except {@link AbortError}).
+ *
+ * @category Errors
+ */
 export class FlowtapError extends Error {
+  /** The stable code of the error (see {@link ErrorCode}). */
   readonly code: ErrorCode
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -31,7 +40,11 @@ export class FlowtapError extends Error {
   }
 }
 
-/** A problem with the capture data itself, at a known byte offset. */
+/**
+ * A problem with the capture data itself, at a known byte offset.
+ *
+ * @category Errors
+ */
 export class CaptureError extends FlowtapError {
   /** Byte offset in the capture of the record or block that failed. */
   readonly offset: number | undefined
@@ -44,38 +57,96 @@ export class CaptureError extends FlowtapError {
   }
 }
 
-/** Not a pcap/pcapng capture, or a record/block inside it is corrupt. */
+/**
+ * Not a pcap/pcapng capture, or a record/block inside it is corrupt.
+ *
+ * @category Errors
+ */
 export class CaptureFormatError extends CaptureError {}
-/** A well-formed capture using something flowtap does not read (e.g. a version). */
+/**
+ * A well-formed capture using something flowtap does not read (e.g. a version).
+ *
+ * @category Errors
+ */
 export class CaptureUnsupportedError extends CaptureError {}
-/** The capture ends in the middle of a record (e.g. a file still being written or cut short). */
+/**
+ * The capture ends in the middle of a record (e.g. a file still being written or cut short).
+ *
+ * @category Errors
+ */
 export class CaptureTruncatedError extends CaptureError {}
-/** A record exceeds a limit (`maxPacketBytes`); almost always corruption. */
+/**
+ * A record exceeds a limit (`maxPacketBytes`); almost always corruption.
+ *
+ * @category Errors
+ */
 export class LimitExceededError extends CaptureError {}
 
-/** The file does not exist. */
+/**
+ * The file does not exist.
+ *
+ * @category Errors
+ */
 export class FileNotFoundError extends FlowtapError {}
-/** The file cannot be read with the current privileges. */
+/**
+ * The file cannot be read with the current privileges.
+ *
+ * @category Errors
+ */
 export class PermissionError extends FlowtapError {}
-/** Reading failed for another reason. */
+/**
+ * Reading failed for another reason.
+ *
+ * @category Errors
+ */
 export class IoError extends FlowtapError {}
-/** An option or argument is invalid; thrown synchronously where it is given. */
+/**
+ * An option or argument is invalid; thrown synchronously where it is given.
+ *
+ * @category Errors
+ */
 export class InvalidArgumentError extends FlowtapError {}
-/** A live capture named an interface that does not exist (`ERR_NO_SUCH_INTERFACE`). */
+/**
+ * A live capture named an interface that does not exist (`ERR_NO_SUCH_INTERFACE`).
+ *
+ * @category Errors
+ */
 export class NoSuchInterfaceError extends FlowtapError {}
-/** A capture filter that libpcap's compiler rejected (`ERR_FILTER`); the message is the compiler's. */
+/**
+ * A capture filter that libpcap's compiler rejected (`ERR_FILTER`); the message is the compiler's.
+ *
+ * @category Errors
+ */
 export class FilterError extends FlowtapError {}
-/** A frame longer than the interface takes (MTU plus link header); `queued` says how many frames of the batch went before it. */
+/**
+ * A frame longer than the interface takes (MTU plus link header); `queued` says how many frames of the batch went before it.
+ *
+ * @category Errors
+ */
 export class FrameTooLargeError extends FlowtapError {
+  /** Frames of the batch queued before the refused one (set by {@link Injector.sendBatch}). */
   readonly queued?: number
 }
-/** A feature this platform or build lacks, e.g. live capture outside Linux (`ERR_UNSUPPORTED_PLATFORM`). */
+/**
+ * A feature this platform or build lacks, e.g. live capture outside Linux (`ERR_UNSUPPORTED_PLATFORM`).
+ *
+ * @category Errors
+ */
 export class UnsupportedPlatformError extends FlowtapError {}
-/** A bug in flowtap (a caught panic in the native core). Please report it. */
+/**
+ * A bug in flowtap (a caught panic in the native core). Please report it.
+ *
+ * @category Errors
+ */
 export class InternalError extends FlowtapError {}
 
-/** Thrown when an `AbortSignal` stops an iteration; `code` matches Node's own. */
+/**
+ * Thrown when an `AbortSignal` stops an iteration; `code` matches Node's own.
+ *
+ * @category Errors
+ */
 export class AbortError extends Error {
+  /** Always `ABORT_ERR`, the code of Node's own `AbortError`. */
   readonly code = 'ABORT_ERR'
   constructor(message = 'The operation was aborted', options?: { cause?: unknown }) {
     super(message, options)

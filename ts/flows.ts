@@ -9,7 +9,11 @@ import { InvalidArgumentError } from './errors.js'
 import { native, type BindingFlowBatch, type BindingFlowOptions } from './native.js'
 import { formatAddress } from './packet.js'
 
-/** Options of flow tracking. Times in milliseconds. */
+/**
+ * Options of flow tracking. Times in milliseconds.
+ *
+ * @category Flows
+ */
 export interface FlowOptions {
   /** Flows tracked at once; beyond it the least recently seen ends with reason `evicted`. @default 1000000 */
   maxFlows?: number
@@ -19,7 +23,7 @@ export interface FlowOptions {
   tcpHandshakeMs?: number
   /** How long a closed TCP flow waits for stragglers (retransmitted FIN, last ACK). @default 5000 */
   tcpCloseDelayMs?: number
-  /** @default 60000 */
+  /** Idle timeout of a UDP flow. @default 60000 */
   udpIdleMs?: number
   /** Idle timeout of other protocols (ICMP, …). @default 30000 */
   otherIdleMs?: number
@@ -29,20 +33,58 @@ export interface FlowOptions {
   defrag?: boolean
 }
 
-/** Why a flow ended. */
+/**
+ * Why a flow ended:
+ * - `fin`: the TCP connection closed with FIN, no RST;
+ * - `rst`: the TCP connection closed with a RST;
+ * - `idle`: no packet within the flow's idle timeout;
+ * - `evicted`: pushed out of a full flow table (`maxFlows`);
+ * - `end-of-input`: still open when the input ended (or a live capture stopped);
+ * - `reused`: a new connection started on the same addresses and ports.
+ *
+ * @category Flows
+ */
 export type FlowEndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'end-of-input' | 'reused'
 
-/** Zeek's `conn_state`. */
+/**
+ * Zeek's `conn_state`:
+ * - `S0`: connection attempt seen, no reply;
+ * - `S1`: established, not terminated;
+ * - `SF`: normal establishment and termination;
+ * - `REJ`: connection attempt rejected;
+ * - `S2`: established, close attempt by the originator seen (no reply from the responder);
+ * - `S3`: established, close attempt by the responder seen (no reply from the originator);
+ * - `RSTO`: established, the originator aborted (sent a RST);
+ * - `RSTR`: established, the responder aborted;
+ * - `RSTOS0`: the originator sent a SYN then a RST, no SYN-ACK seen from the responder;
+ * - `RSTRH`: the responder sent a SYN-ACK then a RST, no SYN seen from the originator;
+ * - `SH`: the originator sent a SYN then a FIN, no SYN-ACK seen from the responder (half open);
+ * - `SHR`: the responder sent a SYN-ACK then a FIN, no SYN seen from the originator;
+ * - `OTH`: no SYN seen, only midstream traffic (and every non-TCP flow).
+ *
+ * @category Flows
+ */
 export type ConnState = 'S0' | 'S1' | 'SF' | 'REJ' | 'S2' | 'S3' | 'RSTO' | 'RSTR' | 'RSTOS0' | 'RSTRH' | 'SH' | 'SHR' | 'OTH'
 
-/** One side of a flow. */
+/**
+ * One side of a flow.
+ *
+ * @category Flows
+ */
 export interface FlowEndpoint {
+  /** IPv4 or IPv6 address in text form (IPv6 as RFC 5952). */
   readonly addr: string
+  /** The TCP, UDP or SCTP port; for ICMP the type and its counterpart stand in, as in Zeek and the Community ID; else 0. */
   readonly port: number
 }
 
-/** Counters of one direction. */
+/**
+ * Counters of one direction.
+ *
+ * @category Flows
+ */
 export interface FlowCounters {
+  /** Packets sent in this direction. */
   readonly packets: number
   /** IP bytes, as Zeek's `*_ip_bytes`. */
   readonly ipBytes: number
@@ -61,35 +103,53 @@ interface FlowBase {
   readonly proto: number
   /** The originator: first SYN's sender, else the first packet's (Zeek's rules). */
   readonly orig: FlowEndpoint
+  /** The responder: the other side. */
   readonly resp: FlowEndpoint
   /** Outermost VLAN id when VLAN keying is on, else 0. */
   readonly vlan: number
   /** The live-capture worker whose flow table tracked the flow; 0 for files. */
   readonly worker: number
+  /** Time of the flow's first packet, ns since the Unix epoch. */
   readonly startNs: bigint
+  /** Time of the flow's latest packet so far, ns since the Unix epoch. */
   readonly lastNs: bigint
+  /** Counters of what the originator sent. */
   readonly origStats: FlowCounters
+  /** Counters of what the responder sent. */
   readonly respStats: FlowCounters
   /** A plain object with the same fields (times as decimal strings of nanoseconds). */
   toJSON(): Record<string, unknown>
 }
 
-/** A new flow, with its first packet counted. */
+/**
+ * A new flow, with its first packet counted.
+ *
+ * @category Flows
+ */
 export interface FlowStart extends FlowBase {
+  /** Discriminant of {@link FlowEvent}. */
   readonly type: 'flow.start'
 }
 
-/** A finished flow. */
+/**
+ * A finished flow.
+ *
+ * @category Flows
+ */
 export interface FlowEnd extends FlowBase {
+  /** Discriminant of {@link FlowEvent}. */
   readonly type: 'flow.end'
+  /** Why the flow ended. */
   readonly reason: FlowEndReason
   /** Zeek's `conn_state` (`OTH` for non-TCP flows, as Zeek logs them). */
   readonly connState: ConnState
   /** Zeek's `history`. */
   readonly history: string
-  /** Zeek's `orig_bytes`/`resp_bytes`: TCP sequence space, else payload bytes. */
+  /** Zeek's `orig_bytes`: bytes the originator sent, in TCP sequence space, else payload bytes. */
   readonly origBytes: number
+  /** Zeek's `resp_bytes`: bytes the responder sent, in TCP sequence space, else payload bytes. */
   readonly respBytes: number
+  /** Zeek's `duration`, in ns: for TCP up to the last packet before both sides closed, else `lastNs - startNs`. */
   readonly durationNs: bigint
   /**
    * Zeek's `service`: the protocol the flow was parsed as (`http`, `dns`,
@@ -99,10 +159,19 @@ export interface FlowEnd extends FlowBase {
   readonly service: FlowService
 }
 
-/** Zeek's conn.log `service` names of the built-in parsers. */
+/**
+ * Zeek's conn.log `service` names of the built-in parsers; empty when no
+ * built-in parser ran on the flow.
+ *
+ * @category Flows
+ */
 export type FlowService = '' | 'http' | 'dns' | 'ssl'
 
-/** A flow event; `switch (ev.type)` narrows it. */
+/**
+ * A flow event; `switch (ev.type)` narrows it.
+ *
+ * @category Flows
+ */
 export type FlowEvent = FlowStart | FlowEnd
 
 const layout = native.flowLayout()

@@ -14,7 +14,11 @@ import { bindingTarget } from './platform.js'
 import { native, type BindingInjectOptions } from './native.js'
 import type { PacketSource } from './source.js'
 
-/** Options of {@link inject}. */
+/**
+ * Options of {@link inject}.
+ *
+ * @category Injection
+ */
 export interface InjectOptions {
   /** Bytes per ring slot (a multiple of 16, 64…262144); a frame may use all but 32 of them. @default the smallest slot a full-MTU frame fits in */
   frameSize?: number
@@ -24,18 +28,25 @@ export interface InjectOptions {
   qdiscBypass?: boolean
 }
 
-/** Counters of an {@link Injector}. */
+/**
+ * Counters of an {@link Injector}, cumulative since it opened.
+ *
+ * @category Injection
+ */
 export interface InjectStats {
   /** Frames written into the ring. */
   queued: number
   /** Frames the kernel has taken out of the ring. */
   sent: number
+  /** Bytes of the sent frames. */
   bytes: number
   /** Frames refused (larger than `maxFrame`, or shorter than the link header). */
   rejected: number
   /** Kernel calls that sent queued frames. */
   kicks: number
+  /** Frames queued and not yet taken by the kernel. */
   inFlight: number
+  /** Slots in the ring (see {@link InjectOptions.frameCount}). */
   capacity: number
   /** The largest frame accepted: the interface MTU plus the link header and one VLAN tag. */
   maxFrame: number
@@ -61,6 +72,8 @@ function checkInt(name: string, v: unknown, min: number, max: number): void {
 /**
  * An open transmit ring on one interface. Close it (or `using`) to release
  * the socket; frames still queued are dropped, so `await drain()` first.
+ *
+ * @category Injection
  */
 export class Injector {
   /** The interface name. */
@@ -132,6 +145,7 @@ export class Injector {
     return this.n.drain(timeoutMs)
   }
 
+  /** The ring's counters; throws {@link InvalidArgumentError} once the injector is closed. */
   stats(): InjectStats {
     const s = this.n.stats()
     if (!s) throw new InvalidArgumentError('ERR_INVALID_ARG', 'the injector is closed')
@@ -144,6 +158,7 @@ export class Injector {
     this.native = undefined
   }
 
+  /** Same as {@link Injector.close}, for `using`. */
   [Symbol.dispose](): void {
     this.close()
   }
@@ -154,8 +169,12 @@ export class Injector {
  * CAP_NET_RAW. Throws `NoSuchInterfaceError`, `PermissionError` or
  * `InvalidArgumentError` at once.
  *
+ * @category Injection
+ *
  * @example
  * ```ts
+ * const frames: Uint8Array[] = []
+ * for await (const p of openPcap('trace.pcap').packets()) frames.push(p.data.slice())
  * const tx = inject('veth0')
  * await tx.sendAll(frames)   // waits for free slots, never busy-loops
  * await tx.drain()
@@ -185,25 +204,37 @@ export function inject(iface: string, options: InjectOptions = {}): Injector {
   return new Injector(iface, n)
 }
 
-/** Options of {@link replay}. */
+/**
+ * Options of {@link replay}.
+ *
+ * @category Injection
+ */
 export interface ReplayOptions extends InjectOptions {
   /** Multiple of the original timing (2 = twice as fast). @default 1 */
   speed?: number
   /** As fast as possible, ignoring the timing. @default false */
   top?: boolean
+  /** Aborting stops the replay at its next read: the promise rejects with {@link AbortError} and the ring is closed (queued frames are dropped). */
   signal?: AbortSignal
   /** Called about every 250 ms with the counters so far. */
   onProgress?: (stats: ReplayStats) => void
 }
 
-/** What {@link replay} sent. */
+/**
+ * What {@link replay} sent.
+ *
+ * @category Injection
+ */
 export interface ReplayStats {
+  /** Frames the kernel took out of the ring (sent). */
   packets: number
+  /** Bytes of those frames. */
   bytes: number
   /** Packets not sent because their link type is not Ethernet. */
   skipped: number
   /** Packets the interface refused (larger than its MTU allows). */
   rejected: number
+  /** Wall-clock milliseconds since the replay started. */
   elapsedMs: number
 }
 
@@ -214,6 +245,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * kept for this) onto an Ethernet interface: at the original pace, `speed` times faster, or as
  * fast as possible (`top`). Frames of other link types are skipped and
  * counted; frames the interface cannot take are counted as rejected.
+ *
+ * @category Injection
  *
  * @example
  * ```ts

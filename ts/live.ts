@@ -18,10 +18,20 @@ import { bindingTarget } from './platform.js'
 import { native, type BindingAnalyzeOptions, type BindingBatchResult, type BindingFlowOptions, type BindingOpenOptions } from './native.js'
 import { LIVE, PacketSource, type CaptureStats, type NativeCapture } from './source.js'
 
-/** How fanout workers share the packets: by flow hash (both directions of a flow to one worker), by CPU, or round robin. */
+/**
+ * How fanout workers share the packets: `hash` by flow hash (both
+ * directions of a flow to one worker), `cpu` by the CPU that received the
+ * packet, `lb` round robin.
+ *
+ * @category Sources
+ */
 export type FanoutMode = 'hash' | 'cpu' | 'lb'
 
-/** TPACKET_V3 ring geometry, per worker. */
+/**
+ * TPACKET_V3 ring geometry, per worker.
+ *
+ * @category Sources
+ */
 export interface RingOptions {
   /** Bytes per block, a multiple of 4096. @default 1048576 */
   blockSize?: number
@@ -63,6 +73,8 @@ function checkBool(name: string, v: unknown): boolean {
  * iteration starts; each iteration opens its own rings and closes them when
  * it ends (completion after {@link LiveSource.stop}, error, abort, `break`).
  * Needs CAP_NET_RAW (root, or `setcap cap_net_raw+ep` on node).
+ *
+ * @category Sources
  */
 export class LiveSource extends PacketSource {
   /** The interface name. */
@@ -242,11 +254,13 @@ export class LiveSource extends PacketSource {
  * iterators as a capture file. Configure it with the builder; nothing opens
  * until you iterate.
  *
+ * @category Sources
+ *
  * @example
  * ```ts
  * const src = capture('eth0').filter('tcp port 80 or udp port 53').fanout(2)
  * setTimeout(() => src.stop(), 10_000)
- * for await (const s of src.sessions()) console.log(s.type, s.flow.uid)
+ * for await (const s of src.sessions()) console.log(s.type, s.uid)
  * console.log(src.stats().live) // received, kernelDrops, per-worker counters
  * ```
  */

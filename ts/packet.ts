@@ -11,13 +11,31 @@
  */
 import { ADDR_STRIDE, U16, U32, U8, type BindingBatch } from './native.js'
 
-/** Names of the link types flowtap decodes (`other` for the rest). */
+/**
+ * Names of the link types flowtap decodes (`other` for the rest): `null`
+ * (0, BSD loopback), `ethernet` (1), `raw` (12, 14, 101: raw IP), `loop`
+ * (108, OpenBSD loopback), `linux_sll` (113), `ipv4` (228), `ipv6` (229),
+ * `linux_sll2` (276).
+ *
+ * @category Packets
+ */
 export type LinkTypeName = 'null' | 'ethernet' | 'raw' | 'loop' | 'linux_sll' | 'ipv4' | 'ipv6' | 'linux_sll2' | 'other'
 
-/** How far decoding got: `truncated` = the snaplen cut a header or the payload; `malformed` = a header is invalid. */
+/**
+ * How far decoding got: `ok` = every layer flowtap knows was decoded;
+ * `truncated` = the snaplen cut a header or the payload; `malformed` = a
+ * header is invalid. Layers before the one that stopped are valid.
+ *
+ * @category Packets
+ */
 export type DecodeStatus = 'ok' | 'truncated' | 'malformed'
 
-/** Protocol layers, in decoding order. */
+/**
+ * Protocol layers, in decoding order (`ip-extension`: IPv6 extension
+ * headers or the IPv4 authentication header).
+ *
+ * @category Packets
+ */
 export type LayerName =
   | 'link'
   | 'vlan'
@@ -32,10 +50,20 @@ export type LayerName =
   | 'icmpv6'
   | 'payload'
 
-/** Network layer of a packet. */
+/**
+ * Network layer of a packet (`other`: another ethertype, see
+ * {@link Packet.ethertype}).
+ *
+ * @category Packets
+ */
 export type NetworkName = 'none' | 'ipv4' | 'ipv6' | 'arp' | 'other'
 
-/** Transport layer whose header was decoded. */
+/**
+ * Transport layer whose header was decoded (`icmp` is ICMPv4; `other`: an
+ * IP payload flowtap does not decode, such as IGMP, GRE or SCTP).
+ *
+ * @category Packets
+ */
 export type TransportName = 'none' | 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'other'
 
 const STATUS: readonly DecodeStatus[] = ['ok', 'truncated', 'malformed']
@@ -55,7 +83,11 @@ const LAYERS: readonly LayerName[] = [
 ]
 const TRANSPORTS: readonly TransportName[] = ['none', 'tcp', 'udp', 'icmp', 'icmpv6', 'other']
 
-/** Name of a LINKTYPE_* value. */
+/**
+ * Name of a LINKTYPE_* value.
+ *
+ * @category Packets
+ */
 export function linkTypeName(linkType: number): LinkTypeName {
   switch (linkType) {
     case 0:
@@ -96,57 +128,118 @@ function networkName(v: number): NetworkName {
   }
 }
 
-/** TCP flags, decoded. */
+/**
+ * TCP flags, decoded.
+ *
+ * @category Packets
+ */
 export interface TcpFlags {
+  /** FIN: the sender has no more data. */
   fin: boolean
+  /** SYN: synchronize sequence numbers (connection start). */
   syn: boolean
+  /** RST: reset the connection. */
   rst: boolean
+  /** PSH: push the data to the application. */
   psh: boolean
+  /** ACK: the acknowledgment number is valid. */
   ack: boolean
+  /** URG: the urgent pointer is valid. */
   urg: boolean
+  /** ECE: ECN echo. */
   ece: boolean
+  /** CWR: congestion window reduced. */
   cwr: boolean
+  /** NS: ECN nonce sum (RFC 3540, historic). */
   ns: boolean
 }
 
-/** The TCP options a flow analyzer needs; absent ones are `undefined`. */
+/**
+ * The TCP options a flow analyzer needs; absent ones are `undefined`.
+ *
+ * @category Packets
+ */
 export interface TcpOptions {
+  /** Maximum segment size option, in bytes. */
   mss?: number
+  /** Window scale option: the shift count. */
   windowScale?: number
+  /** The SACK-permitted option was present. */
   sackPermitted: boolean
   /** SACK blocks were present. */
   sack: boolean
-  timestamp?: { value: number; echo: number }
+  /** Timestamps option (RFC 7323). */
+  timestamp?: {
+    /** TSval: the sender's timestamp clock. */
+    value: number
+    /** TSecr: the timestamp echoed back. */
+    echo: number
+  }
   /** The option list was cut short or malformed. */
   invalid: boolean
 }
 
+/**
+ * A decoded TCP header, as {@link Packet.tcp} gives it.
+ *
+ * @category Packets
+ */
 export interface TcpInfo {
+  /** Source port. */
   srcPort: number
+  /** Destination port. */
   dstPort: number
+  /** Sequence number, as on the wire. */
   seq: number
+  /** Acknowledgment number, as on the wire. */
   ack: number
+  /** Window field as on the wire (not scaled). */
   window: number
   /** Flags as the 9-bit wire value (FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16, …). */
   flagBits: number
+  /** The flags, one boolean each. */
   flags: TcpFlags
+  /** The options flowtap decodes. */
   options: TcpOptions
 }
 
+/**
+ * A decoded UDP header, as {@link Packet.udp} gives it.
+ *
+ * @category Packets
+ */
 export interface UdpInfo {
+  /** Source port. */
   srcPort: number
+  /** Destination port. */
   dstPort: number
 }
 
+/**
+ * A decoded ICMP or ICMPv6 header, as {@link Packet.icmp} gives it.
+ *
+ * @category Packets
+ */
 export interface IcmpInfo {
+  /** 4 for ICMP, 6 for ICMPv6. */
   version: 4 | 6
+  /** ICMP message type. */
   type: number
+  /** ICMP message code. */
   code: number
 }
 
+/**
+ * A decoded IPv4 or IPv6 header, as {@link Packet.ip} gives it.
+ *
+ * @category Packets
+ */
 export interface IpInfo {
+  /** IP version. */
   version: 4 | 6
+  /** Source address in text form. */
   src: string
+  /** Destination address in text form. */
   dst: string
   /** TTL or hop limit. */
   ttl: number
@@ -155,7 +248,13 @@ export interface IpInfo {
   /** IPv4 identification, or the IPv6 fragment identification. */
   id: number
   /** Set when the packet is a fragment (its transport is not decoded). */
-  fragment?: { offset: number; more: boolean }
+  fragment?: {
+    /** Fragment offset in bytes. */
+    offset: number
+    /** More fragments follow (IPv4 MF, IPv6 M flag). */
+    more: boolean
+  }
+  /** The IPv4 don't-fragment flag. */
   dontFragment: boolean
   /** IPv4 options present. */
   options: boolean
@@ -179,14 +278,22 @@ const OPT_SACK = 8
 const OPT_TS = 16
 const OPT_INVALID = 128
 
-/** Typed-array views of one batch's columns, each `length` long. */
+/**
+ * Typed-array views of one batch's columns, each `length` long. Values of
+ * layers a packet lacks are 0.
+ *
+ * @category Packets
+ */
 export interface BatchColumns {
   /** Capture timestamps, nanoseconds since the Unix epoch. */
   timestampNs: BigUint64Array
+  /** Captured bytes. */
   caplen: Uint32Array
   /** Length on the wire. */
   origlen: Uint32Array
+  /** Interface index (pcapng: numbered across sections in file order). */
   interface: Uint32Array
+  /** LINKTYPE_* value. */
   linkType: Uint16Array
   /** 0 ok, 1 truncated, 2 malformed. */
   status: Uint8Array
@@ -196,31 +303,53 @@ export interface BatchColumns {
   net: Uint8Array
   /** 0 none, 1 TCP, 2 UDP, 3 ICMP, 4 ICMPv6, 5 other. */
   transport: Uint8Array
+  /** IP protocol number of the payload (after IPv6 extension headers). */
   ipProto: Uint8Array
+  /** TTL or hop limit. */
   ttl: Uint8Array
+  /** IP flag bits: 1 fragment, 2 more fragments, 4 don't fragment, 8 IPv4 options, 16 extension headers (or IPv4 AH), 32 IPv6 atomic fragment. */
   ipFlags: Uint8Array
+  /** Number of VLAN tags (802.1Q/802.1ad). */
   vlanCount: Uint8Array
+  /** ICMP/ICMPv6 type. */
   icmpType: Uint8Array
+  /** ICMP/ICMPv6 code. */
   icmpCode: Uint8Array
+  /** TCP options present, bits: 1 MSS, 2 window scale, 4 SACK permitted, 8 SACK, 16 timestamps, 128 option list cut short or malformed. */
   tcpOpts: Uint8Array
+  /** TCP window scale shift count (when `tcpOpts & 2`). */
   wscale: Uint8Array
+  /** Innermost ethertype (0 where the link type has none). */
   ethertype: Uint16Array
+  /** Outermost VLAN id (when `vlanCount` is not 0). */
   vlanId: Uint16Array
+  /** TCP/UDP source port. */
   srcPort: Uint16Array
+  /** TCP/UDP destination port. */
   dstPort: Uint16Array
+  /** TCP flags as the 9-bit wire value (FIN = 1, SYN = 2, RST = 4, PSH = 8, ACK = 16, …, NS = 256). */
   tcpFlags: Uint16Array
+  /** TCP window field as on the wire (not scaled). */
   window: Uint16Array
+  /** Fragment offset in bytes (when `ipFlags & 1`). */
   fragOffset: Uint16Array
+  /** TCP MSS option (when `tcpOpts & 1`). */
   mss: Uint16Array
   /** Offset of each packet's first byte in {@link PacketBatch.data}. */
   dataOffset: Uint32Array
   /** Payload offset relative to the packet's first byte. */
   payloadOffset: Uint32Array
+  /** Captured length of the innermost payload. */
   payloadLen: Uint32Array
+  /** TCP sequence number. */
   seq: Uint32Array
+  /** TCP acknowledgment number. */
   ack: Uint32Array
+  /** IPv4 identification, or the IPv6 fragment identification. */
   ipId: Uint32Array
+  /** TCP timestamps option: TSval (when `tcpOpts & 16`). */
   tsVal: Uint32Array
+  /** TCP timestamps option: TSecr (when `tcpOpts & 16`). */
   tsEcr: Uint32Array
   /** Offset of the network header in the packet (0 when there is none). */
   l3Offset: Uint32Array
@@ -249,6 +378,8 @@ for (const [names, idx] of [
 /**
  * One batch of decoded packets, as the native core produced it. Iterable; the
  * fast path is to read {@link PacketBatch.columns} directly.
+ *
+ * @category Packets
  */
 export class PacketBatch implements Iterable<Packet> {
   /** Number of packets. */
@@ -286,6 +417,7 @@ export class PacketBatch implements Iterable<Packet> {
     return new Packet(this, i)
   }
 
+  /** The batch's packets in order, each a new {@link Packet} view. */
   *[Symbol.iterator](): Iterator<Packet> {
     for (let i = 0; i < this.length; i++) yield new Packet(this, i)
   }
@@ -330,6 +462,8 @@ function ipv6String(a: Uint8Array, at: number): string {
 /**
  * One decoded packet: a lazy view of a row of its {@link PacketBatch}.
  * Getters decode on access; the byte views share the batch's memory.
+ *
+ * @category Packets
  */
 export class Packet {
   /** @internal */
@@ -380,9 +514,11 @@ export class Packet {
   get linkType(): number {
     return this.batch.columns.linkType[this.row]!
   }
+  /** Name of the link type (see {@link linkTypeName}). */
   get linkTypeName(): LinkTypeName {
     return linkTypeName(this.linkType)
   }
+  /** How far decoding got. */
   get status(): DecodeStatus {
     return STATUS[this.batch.columns.status[this.row]!] ?? 'malformed'
   }
@@ -395,10 +531,16 @@ export class Packet {
     return this.batch.columns.ethertype[this.row]!
   }
   /** Outermost VLAN id and the number of tags, when tagged. */
-  get vlan(): { id: number; count: number } | undefined {
+  get vlan(): {
+    /** Outermost VLAN id. */
+    id: number
+    /** Number of VLAN tags (802.1Q/802.1ad). */
+    count: number
+  } | undefined {
     const count = this.batch.columns.vlanCount[this.row]!
     return count ? { id: this.batch.columns.vlanId[this.row]!, count } : undefined
   }
+  /** Network layer of the packet. */
   get network(): NetworkName {
     return networkName(this.batch.columns.net[this.row]!)
   }
@@ -558,36 +700,74 @@ export class Packet {
   }
 }
 
-/** `flowtap packets` output for one packet. */
+/**
+ * `flowtap packets` output for one packet, as {@link Packet.toJSON} gives
+ * it. Fields of layers the packet lacks are absent.
+ *
+ * @category Packets
+ */
 export interface PacketJson {
+  /** {@link Packet.index}. */
   index: number
   /** Seconds since the epoch with nanoseconds, as a decimal string. */
   ts: string
+  /** Captured bytes. */
   caplen: number
+  /** Length on the wire. */
   length: number
+  /** {@link Packet.interface}. */
   interface: number
+  /** Name of the link type. */
   linkType: LinkTypeName
+  /** {@link Packet.status}. */
   status: DecodeStatus
+  /** {@link Packet.layer}. */
   layer: LayerName
+  /** {@link Packet.network}. */
   network: NetworkName
+  /** Outermost VLAN id, when tagged. */
   vlan?: number
+  /** Source address (IPv4/IPv6 packets). */
   src?: string
+  /** Destination address (IPv4/IPv6 packets). */
   dst?: string
+  /** IP protocol number of the payload (IPv4/IPv6 packets). */
   ipProto?: number
-  fragment?: { offset: number; more: boolean }
+  /** Set when the packet is an IP fragment. */
+  fragment?: {
+    /** Fragment offset in bytes. */
+    offset: number
+    /** More fragments follow. */
+    more: boolean
+  }
+  /** {@link Packet.protocol}. */
   protocol?: TransportName
+  /** TCP/UDP source port. */
   srcPort?: number
+  /** TCP/UDP destination port. */
   dstPort?: number
+  /** TCP sequence number. */
   seq?: number
+  /** TCP acknowledgment number. */
   ack?: number
+  /** TCP window field (not scaled). */
   window?: number
+  /** TCP flags as tcpdump letters ({@link tcpFlagString}). */
   tcpFlags?: string
+  /** ICMP/ICMPv6 type. */
   icmpType?: number
+  /** ICMP/ICMPv6 code. */
   icmpCode?: number
+  /** Captured length of the innermost payload. */
   payloadLength?: number
 }
 
-/** tcpdump-style flag letters: F S R P . U E W N. */
+/**
+ * tcpdump-style letters of TCP flag bits, in bit order: F S R P . U E W N
+ * (`.` is ACK); `0x12` gives `S.`.
+ *
+ * @category Packets
+ */
 export function tcpFlagString(bits: number): string {
   const letters = 'FSRP.UEWN'
   let s = ''

@@ -29,28 +29,49 @@ import type { SessionEvent } from './sessions.js'
  *   }
  * }
  * ```
+ *
+ * @category Plugins
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface SessionMessageMap {}
 
-/** Names of the plugins declared in {@link SessionMessageMap}. */
+/**
+ * Names of the plugins declared in {@link SessionMessageMap}.
+ *
+ * @category Plugins
+ */
 export type PluginName = keyof SessionMessageMap & string
 
-/** Which side sent the bytes: `orig` is the flow's originator (the client). */
+/**
+ * Which side sent the bytes: `orig` is the flow's originator (the client).
+ *
+ * @category Plugins
+ */
 export type Direction = 'orig' | 'resp'
 
-/** The flow a plugin session parses. */
+/**
+ * The flow a plugin session parses.
+ *
+ * @category Plugins
+ */
 export interface PluginFlow {
   /** The flow's uid, as in its flow events and Zeek's logs. */
   readonly uid: string
+  /** `tcp` for stream plugins, `udp` for datagram plugins. */
   readonly transport: 'tcp' | 'udp'
+  /** The flow's originator. */
   readonly orig: FlowEndpoint
+  /** The flow's responder. */
   readonly resp: FlowEndpoint
   /** When the flow was claimed (the packet that decided it). */
   readonly claimedNs: bigint
 }
 
-/** Where a chunk, gap or datagram is. */
+/**
+ * Where a chunk, gap or datagram is.
+ *
+ * @category Plugins
+ */
 export interface ChunkInfo {
   /** Stream offset (TCP), or the datagram's index in its direction (UDP). */
   readonly offset: number
@@ -58,13 +79,25 @@ export interface ChunkInfo {
   readonly tsNs: bigint
 }
 
-/** Why a plugin's flow ended, as in `flow.end` events. */
+/**
+ * Why a plugin's flow ended, as in `flow.end` events.
+ *
+ * @category Plugins
+ */
 export type PluginEndReason = 'fin' | 'rst' | 'idle' | 'evicted' | 'end-of-input' | 'reused'
 
-/** What a parser callback returns: one message, several, or none. */
+/**
+ * What a parser callback returns: one message, several, or none.
+ *
+ * @category Plugins
+ */
 export type Emitted<Msg> = Msg | readonly Msg[] | undefined | void
 
-/** Per-flow state of a stream (TCP) plugin. */
+/**
+ * Per-flow state of a stream (TCP) plugin.
+ *
+ * @category Plugins
+ */
 export interface StreamParserSession<Msg> {
   /**
    * In-order bytes of one direction. The view stays valid after the call
@@ -77,33 +110,58 @@ export interface StreamParserSession<Msg> {
   onEnd?(reason: PluginEndReason): Emitted<Msg>
 }
 
-/** Per-flow state of a datagram (UDP) plugin. */
+/**
+ * Per-flow state of a datagram (UDP) plugin.
+ *
+ * @category Plugins
+ */
 export interface DatagramParserSession<Msg> {
   /** One whole datagram's payload. */
   onDatagram(direction: Direction, payload: Uint8Array, info: ChunkInfo): Emitted<Msg>
+  /** The flow ended; nothing follows. */
   onEnd?(reason: PluginEndReason): Emitted<Msg>
 }
 
-/** First bytes a side sends: a string (UTF-8) or bytes, at offset 0 of either side unless said. */
-export type Signature = string | Uint8Array | { bytes: string | Uint8Array; offset?: number; direction?: Direction }
+/**
+ * First bytes a side sends: a string (UTF-8) or bytes, at offset 0 of either side unless said.
+ *
+ * @category Plugins
+ */
+export type Signature =
+  | string
+  | Uint8Array
+  | {
+      /** The bytes to find: 1 to 256 bytes, a string as UTF-8. */
+      bytes: string | Uint8Array
+      /** Where they start in the side's first bytes; `offset + length` at most 2048. @default 0 */
+      offset?: number
+      /** The side that must send them; either side when absent. */
+      direction?: Direction
+    }
 
 /**
  * Which flows a plugin claims. Everything given must hold: a port of
  * `ports` (either endpoint) and, with `signatures`, one of them. `test` is
  * asked, on a flow's first data, only about flows the ports allow that no
  * signature, built-in parser or other plugin claimed.
+ *
+ * @category Plugins
  */
 export interface PluginMatch {
   /** No port condition: every flow of the plugin's transport, unless `signatures` or `test` narrow it (with `priority: 'first'`, even flows a built-in parser would take). */
   all?: boolean
+  /** Ports (0…65535) of either endpoint that make a flow a candidate. */
   ports?: readonly number[]
+  /** First-bytes signatures; when given, one of them must match. */
   signatures?: readonly Signature[]
+  /** Asked on the first data of a flow nothing else claimed; returning true claims it. A throw gives a `session.error` event. */
   test?(firstData: Uint8Array, direction: Direction, flow: PluginFlow): boolean
 }
 
 interface DefinitionBase {
   /** The `type`/`protocol` of the plugin's session events; unique per source, not `http`, `dns` or `tls`. */
   name: string
+  /** Which flows the plugin claims. */
   match: PluginMatch
   /**
    * `first`: matching flows are this plugin's even where a built-in parser
@@ -113,18 +171,40 @@ interface DefinitionBase {
   priority?: 'first' | 'last'
 }
 
+/**
+ * What {@link defineStreamParser} takes: a TCP session parser.
+ *
+ * @category Plugins
+ */
 export interface StreamParserDefinition<Msg> extends DefinitionBase {
+  /** Makes the parser state of one claimed flow; called once per flow, before its first data. */
   create(flow: PluginFlow): StreamParserSession<Msg>
 }
 
+/**
+ * What {@link defineDatagramParser} takes: a UDP session parser.
+ *
+ * @category Plugins
+ */
 export interface DatagramParserDefinition<Msg> extends DefinitionBase {
+  /** Makes the parser state of one claimed flow; called once per flow, before its first datagram. */
   create(flow: PluginFlow): DatagramParserSession<Msg>
 }
 
-/** A plugin, as {@link defineStreamParser} or {@link defineDatagramParser} returns it. */
+/**
+ * A plugin, as {@link defineStreamParser} or {@link defineDatagramParser} returns it.
+ *
+ * @category Plugins
+ */
 export type Plugin<Msg = unknown> =
-  | (Readonly<StreamParserDefinition<Msg>> & { readonly transport: 'tcp' })
-  | (Readonly<DatagramParserDefinition<Msg>> & { readonly transport: 'udp' })
+  | (Readonly<StreamParserDefinition<Msg>> & {
+      /** `tcp`: a stream parser. */
+      readonly transport: 'tcp'
+    })
+  | (Readonly<DatagramParserDefinition<Msg>> & {
+      /** `udp`: a datagram parser. */
+      readonly transport: 'udp'
+    })
 
 const BUILTIN = new Set(['http', 'dns', 'tls'])
 const NAME = /^[a-z][a-z0-9_.-]{0,63}$/i
@@ -176,13 +256,35 @@ function checkDefinition(def: DefinitionBase & { create: unknown }): void {
  * })
  * for await (const s of openPcap('trace.pcap').sessions({ plugins: [lines] })) console.log(s)
  * ```
+ *
+ * @category Plugins
  */
 export function defineStreamParser<Msg>(def: StreamParserDefinition<Msg>): Plugin<Msg> {
   checkDefinition(def)
   return Object.freeze({ ...def, match: Object.freeze({ ...def.match }), transport: 'tcp' as const })
 }
 
-/** A session parser for UDP flows: `onDatagram` gets each datagram's payload. */
+/**
+ * A session parser for UDP flows: `create` makes per-flow state whose
+ * `onDatagram` gets each datagram's payload and returns messages.
+ *
+ * @example
+ * ```ts
+ * const syslog = defineDatagramParser<{ priority: number; text: string }>({
+ *   name: 'syslog',
+ *   match: { ports: [514] },
+ *   create: () => ({
+ *     onDatagram(dir, payload) {
+ *       const m = /^<(\d{1,3})>(.*)$/s.exec(Buffer.from(payload).toString('utf8'))
+ *       return m ? { priority: Number(m[1]), text: m[2]! } : undefined
+ *     },
+ *   }),
+ * })
+ * for await (const s of openPcap('trace.pcap').use(syslog).sessions()) console.log(s)
+ * ```
+ *
+ * @category Plugins
+ */
 export function defineDatagramParser<Msg>(def: DatagramParserDefinition<Msg>): Plugin<Msg> {
   checkDefinition(def)
   return Object.freeze({ ...def, match: Object.freeze({ ...def.match }), transport: 'udp' as const })
@@ -232,52 +334,79 @@ export function pluginSpecs(plugins: readonly Plugin[]): BindingPluginSpec[] {
 
 /** Fields every plugin event has. */
 interface PluginEventBase {
+  /** The flow's uid, as in its flow events. */
   readonly uid: string
+  /** The flow's transport protocol. */
   readonly transport: 'tcp' | 'udp'
+  /** The flow's originator. */
   readonly orig: FlowEndpoint
+  /** The flow's responder. */
   readonly resp: FlowEndpoint
   /** Time of the packet whose bytes completed the message (or ended the flow). */
   readonly tsNs: bigint
 }
 
-/** A message a plugin returned, as a session event. */
+/**
+ * A message a plugin returned, as a session event.
+ *
+ * @category Plugins
+ */
 export interface PluginMessage<K extends string, Msg> extends PluginEventBase {
+  /** The plugin's name. */
   readonly type: K
+  /** The plugin's name. */
   readonly protocol: K
   /** The side whose bytes (or gap) produced it; null for messages returned by `onEnd`. */
   readonly direction: Direction | null
+  /** The message, as the plugin returned it. */
   readonly message: Msg
 }
 
-/** Messages of the plugins declared in {@link SessionMessageMap}; `switch (s.protocol)` narrows them. */
+/**
+ * Messages of the plugins declared in {@link SessionMessageMap}; `switch (s.protocol)` narrows them.
+ *
+ * @category Plugins
+ */
 export type PluginSessionEvent = { [K in PluginName]: PluginMessage<K, SessionMessageMap[K]> }[PluginName]
 
 /**
  * A plugin threw (in `create`, a callback or its `test`): its session on
  * this flow ends here; other flows and parsers go on.
+ *
+ * @category Plugins
  */
 export interface SessionError extends PluginEventBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'session.error'
   /** The plugin's name. */
   readonly protocol: PluginName
   /** The plugin's name (also when it is not declared in {@link SessionMessageMap}). */
   readonly plugin: string
+  /** Always `ERR_PLUGIN_THREW`. */
   readonly code: 'ERR_PLUGIN_THREW'
   /** What was thrown. */
   readonly error: unknown
 }
 
-/** Calls into plugins, for tests and tuning. */
+/**
+ * Calls into plugins, for tests and tuning (see {@link PacketSource.pluginCounters}).
+ *
+ * @category Plugins
+ */
 export interface PluginCounters {
   /** Flows handed to a plugin's `create`. */
   sessions: number
   /** `test` predicate calls. */
   predicateCalls: number
-  /** Data chunks and datagrams delivered, and their bytes. */
+  /** Data chunks and datagrams delivered. */
   chunks: number
+  /** Bytes of those chunks and datagrams. */
   bytes: number
+  /** Gaps in the streams of claimed flows (passed to `onGap` where the session has one). */
   gaps: number
+  /** Messages the plugins returned. */
   messages: number
+  /** Throws from `create`, a callback or `test`: one `session.error` event each. */
   errors: number
   /** Flows every predicate declined. */
   declined: number

@@ -12,10 +12,18 @@ import type { FlowEndpoint } from './flows.js'
 import type { BindingAnalyzeOptions } from './native.js'
 import { pluginSpecs, type Plugin, type PluginSessionEvent, type SessionError } from './plugins.js'
 
-/** Protocols with a built-in parser. */
+/**
+ * Protocols with a built-in parser.
+ *
+ * @category Sessions
+ */
 export type SessionProtocol = 'http' | 'dns' | 'tls'
 
-/** Options of {@link PacketSource.sessions} and {@link PacketSource.streams}. */
+/**
+ * Options of {@link PacketSource.sessions} and {@link PacketSource.streams}.
+ *
+ * @category Sessions
+ */
 export interface SessionOptions {
   /** Parsers to run. @default ['http', 'dns', 'tls'] */
   protocols?: SessionProtocol[]
@@ -35,12 +43,19 @@ export interface SessionOptions {
 interface SessionBase {
   /** The flow's uid, as in its flow events and Zeek's logs. */
   readonly uid: string
+  /** The flow's transport protocol. */
   readonly transport: 'tcp' | 'udp'
+  /** The flow's originator. */
   readonly orig: FlowEndpoint
+  /** The flow's responder. */
   readonly resp: FlowEndpoint
 }
 
-/** The body of an HTTP message. */
+/**
+ * The body of an HTTP message.
+ *
+ * @category Sessions
+ */
 export interface HttpBody {
   /** Decoded length (chunk payloads, for chunked), gap bytes included. */
   readonly length: number
@@ -48,7 +63,9 @@ export interface HttpBody {
   readonly wireLength: number
   /** Bytes never seen (gaps). */
   readonly gapBytes: number
+  /** Chunked transfer coding was used. */
   readonly chunked: boolean
+  /** Trailer fields after the last chunk. */
   readonly trailers: number
   /** The first `bodyCaptureBytes` decoded bytes. */
   readonly captured: Uint8Array
@@ -59,82 +76,195 @@ interface HttpMessage {
   readonly version: string
   /** Header fields in order, `[name, value]`, bounded. */
   readonly headers: readonly (readonly [string, string])[]
+  /** More headers (or longer names or values) than were kept. */
   readonly headersTruncated: boolean
+  /** The Content-Length header, when present and valid. */
   readonly contentLength: number | null
+  /** The Transfer-Encoding header, when present. */
   readonly transferEncoding: string | null
+  /** The first Content-Type header, when present. */
   readonly contentType: string | null
+  /** Body lengths and the captured first bytes. */
   readonly body: HttpBody
+  /** Time of the packet holding the message's first byte, ns since the Unix epoch. */
   readonly startNs: bigint
+  /** Time of the packet that ended the message (or where it was cut short), ns since the Unix epoch. */
   readonly endNs: bigint
   /** The whole message was seen. */
   readonly complete: boolean
 }
 
+/**
+ * An HTTP/1.x request.
+ *
+ * @category Sessions
+ */
 export interface HttpRequest extends HttpMessage {
+  /** The request method, as sent (`GET`, `POST`, …). */
   readonly method: string
+  /** The request target, as sent. */
   readonly uri: string
+  /** The Host header, when present. */
   readonly host: string | null
+  /** The User-Agent header, when present. */
   readonly userAgent: string | null
 }
 
+/**
+ * An HTTP/1.x response.
+ *
+ * @category Sessions
+ */
 export interface HttpResponse extends HttpMessage {
+  /** The status code; 0 for the status-less response to an HTTP/0.9 request. */
   readonly status: number
+  /** The reason phrase, as sent. */
   readonly reason: string
 }
 
-/** One HTTP request and its response (either may be missing). */
+/**
+ * One HTTP request and its response (either may be missing).
+ *
+ * @category Sessions
+ */
 export interface HttpTransaction extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'http'
+  /** The parser that produced the event. */
   readonly protocol: 'http'
+  /** The request; null for a response whose request was lost (a gap on the request side). */
   readonly request: HttpRequest | null
+  /** The response; null when none was seen (the connection ended first, or too many requests were waiting). */
   readonly response: HttpResponse | null
-  /** 1xx responses before the final one. */
-  readonly interim: readonly { status: number; reason: string; tsNs: bigint }[]
+  /** Interim 1xx responses (101 excluded) before the final one, at most 8. */
+  readonly interim: readonly {
+    /** The status code. */
+    status: number
+    /** The reason phrase. */
+    reason: string
+    /** Time of the packet that completed it, ns since the Unix epoch. */
+    tsNs: bigint
+  }[]
   /** A gap touched this transaction. */
   readonly gap: boolean
+  /** A parse error or framing violation touched this transaction. */
   readonly parseError: boolean
   /** The connection became a tunnel (CONNECT, 101 Switching Protocols) after it. */
   readonly tunnel: boolean
 }
 
+/**
+ * One entry of a DNS question section.
+ *
+ * @category Sessions
+ */
 export interface DnsQuestion {
+  /** Dotted name without the trailing dot; the root is `''`. */
   readonly name: string
+  /** QTYPE number. */
   readonly qtype: number
+  /** QTYPE mnemonic (`A`, `AAAA`, …), `TYPE<n>` when unknown. */
   readonly qtypeName: string
+  /** QCLASS number. */
   readonly qclass: number
+  /** QCLASS name (`C_INTERNET`, …), `CLASS<n>` when unknown. */
   readonly qclassName: string
 }
 
-/** Record data: an address or name, a structure for MX/SOA/SRV, strings for TXT, hex for others. */
+/**
+ * Record data: an address (A, AAAA) or name (CNAME, NS, PTR), a structure
+ * for MX/SOA/SRV, strings for TXT, lower-case hex of the raw bytes for others.
+ *
+ * @category Sessions
+ */
 export type DnsRData =
   | string
   | readonly string[]
-  | { preference: number; exchange: string }
-  | { mname: string; rname: string; serial: number; refresh: number; retry: number; expire: number; minimum: number }
-  | { priority: number; weight: number; port: number; target: string }
+  | {
+      /** MX preference (lower is preferred). */
+      preference: number
+      /** MX mail exchange host. */
+      exchange: string
+    }
+  | {
+      /** SOA primary name server. */
+      mname: string
+      /** SOA mailbox of the person responsible, as a name. */
+      rname: string
+      /** SOA zone serial number. */
+      serial: number
+      /** SOA refresh interval, seconds. */
+      refresh: number
+      /** SOA retry interval, seconds. */
+      retry: number
+      /** SOA expire limit, seconds. */
+      expire: number
+      /** SOA minimum (negative-caching) TTL, seconds. */
+      minimum: number
+    }
+  | {
+      /** SRV priority (lower is preferred). */
+      priority: number
+      /** SRV weight among targets of equal priority. */
+      weight: number
+      /** SRV port of the service. */
+      port: number
+      /** SRV target host. */
+      target: string
+    }
 
+/**
+ * One DNS resource record.
+ *
+ * @category Sessions
+ */
 export interface DnsRecord {
+  /** Owner name, dotted, without the trailing dot. */
   readonly name: string
+  /** TYPE number. */
   readonly type: number
+  /** TYPE mnemonic (`A`, `MX`, `OPT`, …), `TYPE<n>` when unknown. */
   readonly typeName: string
+  /** CLASS number; for OPT (41) the requestor's UDP payload size. */
   readonly class: number
+  /** TTL in seconds; for OPT (41) the extended rcode, version and flags. */
   readonly ttl: number
+  /** The decoded record data. */
   readonly data: DnsRData
 }
 
+/**
+ * One decoded DNS message. Decoding is partial: the header and every record
+ * before the first damaged one are kept, and `error` says why it stopped.
+ *
+ * @category Sessions
+ */
 export interface DnsMessage {
+  /** Message ID. */
   readonly id: number
+  /** Header OPCODE (0 = standard query). */
   readonly opcode: number
+  /** The 4-bit header RCODE (without the EDNS extension). */
   readonly rcode: number
+  /** RCODE name (`NOERROR`, `NXDOMAIN`, …), `RCODE<n>` when unknown. */
   readonly rcodeName: string
+  /** QR flag: the message is a response. */
   readonly qr: boolean
+  /** AA flag: authoritative answer. */
   readonly aa: boolean
+  /** TC flag: the message was truncated by its sender. */
   readonly tc: boolean
+  /** RD flag: recursion desired. */
   readonly rd: boolean
+  /** RA flag: recursion available. */
   readonly ra: boolean
+  /** Question section. */
   readonly questions: readonly DnsQuestion[]
+  /** Answer section. */
   readonly answers: readonly DnsRecord[]
+  /** Authority section. */
   readonly authority: readonly DnsRecord[]
+  /** Additional section (the EDNS OPT pseudo-record included). */
   readonly additional: readonly DnsRecord[]
   /** Answers the header claims. */
   readonly answerCount: number
@@ -142,134 +272,246 @@ export interface DnsMessage {
   readonly truncated: boolean
   /** Why decoding stopped early, if it did. */
   readonly error: string | null
+  /** Message length in bytes (without the TCP length prefix). */
   readonly length: number
 }
 
-/** One DNS query and its response (either may be missing). */
+/**
+ * One DNS query and its response (either may be missing). A response is
+ * paired with the oldest waiting query of the same ID, first question name
+ * and type.
+ *
+ * @category Sessions
+ */
 export interface DnsTransaction extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'dns'
+  /** The parser that produced the event. */
   readonly protocol: 'dns'
+  /** The query; null for a response with no query waiting. */
   readonly query: DnsMessage | null
+  /** Time of the query, ns since the Unix epoch; 0 without a query. */
   readonly queryNs: bigint
+  /** The response; null when none came (timeout, eviction, end of the flow). */
   readonly response: DnsMessage | null
+  /** Time of the response, ns since the Unix epoch; 0 without a response. */
   readonly responseNs: bigint
 }
 
+/**
+ * A TLS ClientHello (or an SSL 2.0-format one). Lists are as sent, GREASE
+ * values included, up to the list bound.
+ *
+ * @category Sessions
+ */
 export interface TlsClientHello extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'tls.client_hello'
+  /** The parser that produced the event. */
   readonly protocol: 'tls'
+  /** Time of the packet that completed the hello, ns since the Unix epoch. */
   readonly tsNs: bigint
+  /** Version in the header of the record that carried the hello. */
   readonly recordVersion: number
   /** legacy_version. */
   readonly version: number
+  /** Session ID, lower-case hex (empty when none). */
   readonly sessionId: string
+  /** Offered cipher suites, in order. */
   readonly cipherSuites: readonly number[]
+  /** Offered compression methods. */
   readonly compressionMethods: readonly number[]
+  /** Extension types, in wire order. */
   readonly extensions: readonly number[]
   /** SNI. */
   readonly serverName: string | null
+  /** Offered ALPN protocols (`h2`, `http/1.1`, …). */
   readonly alpn: readonly string[]
+  /** The supported_versions extension; offers 0x0304 for TLS 1.3. */
   readonly supportedVersions: readonly number[]
+  /** The supported_groups extension (named groups / curves). */
   readonly supportedGroups: readonly number[]
+  /** The ec_point_formats extension. */
   readonly ecPointFormats: readonly number[]
+  /** The signature_algorithms extension. */
   readonly signatureAlgorithms: readonly number[]
+  /** JA3 string (Salesforce's definition, GREASE left out, computed over every value even past the list bound); empty for SSL 2.0 hellos. */
   readonly ja3: string
   /** MD5 of `ja3`, lower-case hex. */
   readonly ja3Hash: string
+  /** A list hit the list bound and was cut (`ja3` still uses every value). */
   readonly truncated: boolean
+  /** The hello ended early or a field overran; what was read is kept. */
   readonly malformed: boolean
+  /** Sent in the SSL 2.0 record format: `cipherSuites` holds the TLS suites among its cipher specs, and `ja3` is empty. */
   readonly sslv2: boolean
 }
 
+/**
+ * A TLS ServerHello (or a TLS 1.3 HelloRetryRequest).
+ *
+ * @category Sessions
+ */
 export interface TlsServerHello extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'tls.server_hello'
+  /** The parser that produced the event. */
   readonly protocol: 'tls'
+  /** Time of the packet that completed the hello, ns since the Unix epoch. */
   readonly tsNs: bigint
+  /** Version in the header of the record that carried the hello. */
   readonly recordVersion: number
   /** The negotiated version (supported_versions when present). */
   readonly version: number
   /** `TLSv12`, `TLSv13`, … as Zeek prints it. */
   readonly versionName: string
+  /** Session ID, lower-case hex (empty when none). */
   readonly sessionId: string
+  /** The selected cipher suite. */
   readonly cipherSuite: number
   /** IANA name of the cipher suite. */
   readonly cipherName: string
+  /** The selected compression method. */
   readonly compressionMethod: number
+  /** Extension types, in wire order. */
   readonly extensions: readonly number[]
+  /** The selected ALPN protocol, when the server sent one. */
   readonly alpn: string | null
+  /** This ServerHello is a TLS 1.3 HelloRetryRequest. */
   readonly helloRetryRequest: boolean
+  /** JA3S string (Salesforce's definition, GREASE left out). */
   readonly ja3s: string
+  /** MD5 of `ja3s`, lower-case hex. */
   readonly ja3sHash: string
+  /** The extension list hit the list bound and was cut. */
   readonly truncated: boolean
+  /** The hello ended early or a field overran; what was read is kept. */
   readonly malformed: boolean
 }
 
-/** One X.509 certificate, as far as it was readable. */
+/**
+ * One X.509 certificate, as far as it was readable. Nothing is verified.
+ *
+ * @category Sessions
+ */
 export interface TlsCertificate {
   /** Upper-case hex bytes joined by `:`. */
   readonly serial: string
   /** RFC 4514-like, in certificate order: `C=FR, O=Example, CN=host`. */
   readonly subject: string
+  /** The issuer's name, in the same form as `subject`. */
   readonly issuer: string
   /** UTCTime / GeneralizedTime as encoded, e.g. `230101000000Z`. */
   readonly notBefore: string
+  /** End of validity, encoded like `notBefore`. */
   readonly notAfter: string
   /** dNSName entries of the subjectAltName extension. */
   readonly sanDns: readonly string[]
+  /** DER length of the certificate, in bytes. */
   readonly length: number
+  /** Some subjectAltName entries were not kept (list bound). */
   readonly truncated: boolean
+  /** The DER could not be walked to the end; the fields read before are kept. */
   readonly malformed: boolean
 }
 
-/** A Certificate handshake message (visible up to TLS 1.2; encrypted in 1.3). */
+/**
+ * A Certificate handshake message (visible up to TLS 1.2; encrypted in 1.3).
+ *
+ * @category Sessions
+ */
 export interface TlsCertificates extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'tls.certificates'
+  /** The parser that produced the event. */
   readonly protocol: 'tls'
+  /** Time of the packet that completed the message, ns since the Unix epoch. */
   readonly tsNs: bigint
   /** Who sent the chain: `resp` for the server's. */
   readonly direction: 'orig' | 'resp'
+  /** The chain in the order sent. */
   readonly certificates: readonly TlsCertificate[]
+  /** More certificates were sent than kept (list bound). */
   readonly truncated: boolean
+  /** The message framing was damaged (each certificate has its own flag). */
   readonly malformed: boolean
 }
 
-/** Counters of one direction of a TLS session. */
+/**
+ * Counters of one direction of a TLS session.
+ *
+ * @category Sessions
+ */
 export interface TlsRecordCounts {
+  /** TLS records seen. */
   readonly records: number
+  /** Handshake messages read in clear. */
   readonly handshakeMessages: number
+  /** A ChangeCipherSpec record was seen. */
   readonly changeCipherSpec: boolean
+  /** Records whose content is encrypted (application data, and anything after ChangeCipherSpec under TLS 1.2 and earlier). */
   readonly encryptedRecords: number
+  /** Payload bytes of those encrypted records. */
   readonly encryptedBytes: number
+  /** Alert records. */
   readonly alerts: number
+  /** Gaps in the direction's stream. */
   readonly gaps: number
+  /** Parsing of the direction stopped (a framing error or a gap it could not skip). */
   readonly stopped: boolean
 }
 
-/** The end of a TLS session. */
+/**
+ * The end of a TLS session, once both directions ended.
+ *
+ * @category Sessions
+ */
 export interface TlsEnd extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'tls.end'
+  /** The parser that produced the event. */
   readonly protocol: 'tls'
+  /** ClientHellos seen. */
   readonly clientHellos: number
+  /** ServerHellos seen, HelloRetryRequests included. */
   readonly serverHellos: number
+  /** The version the last ServerHello (not a HelloRetryRequest) negotiated; 0 when there was none. */
   readonly version: number
+  /** `version` as Zeek prints it (`TLSv12`, `TLSv13`, …). */
   readonly versionName: string
+  /** The cipher suite the last ServerHello (not a HelloRetryRequest) selected; null when there was none. */
   readonly cipherSuite: number | null
+  /** IANA name of `cipherSuite`; null when there was none. */
   readonly cipherName: string | null
+  /** Record counters of the originator's (client's) direction. */
   readonly origRecords: TlsRecordCounts
+  /** Record counters of the responder's (server's) direction. */
   readonly respRecords: TlsRecordCounts
 }
 
-/** Something wrong in a session's bytes (a parse error, a gap it could not skip, a bound hit). */
+/**
+ * Something wrong in a session's bytes (a parse error, a gap it could not skip, a bound hit).
+ *
+ * @category Sessions
+ */
 export interface SessionAnomaly extends SessionBase {
+  /** Discriminant of {@link SessionEvent}. */
   readonly type: 'session.anomaly'
+  /** The parser that reported it. */
   readonly protocol: SessionProtocol
+  /** The side whose bytes (or gap) raised it. */
   readonly direction: 'orig' | 'resp'
   /** A stable code, e.g. `ERR_SESSION_MALFORMED`, `ERR_SESSION_HEADER_TOO_LARGE`. */
   readonly code: string
+  /** Time of the packet where it was found, ns since the Unix epoch. */
   readonly tsNs: bigint
 }
 
-/** A session event; `switch (ev.type)` narrows it (plugin messages too, by their plugin's name). */
+/**
+ * A session event; `switch (ev.type)` narrows it (plugin messages too, by their plugin's name).
+ *
+ * @category Sessions
+ */
 export type SessionEvent =
   | HttpTransaction
   | DnsTransaction

@@ -25,7 +25,11 @@ import { StreamAssembler, type StreamEvent } from './streams.js'
 import { PluginHost, type Plugin, type PluginCounters } from './plugins.js'
 import { linkTypeName, Packet, PacketBatch, type LinkTypeName } from './packet.js'
 
-/** Options of {@link openPcap}. */
+/**
+ * Options of {@link openPcap}.
+ *
+ * @category Sources
+ */
 export interface OpenOptions {
   /** Packets per batch at most (1…1,048,576). @default 4096 */
   batchSize?: number
@@ -49,24 +53,56 @@ export interface OpenOptions {
   filter?: string
 }
 
-/** Options of one iteration. */
+/**
+ * Options of one iteration.
+ *
+ * @category Sources
+ */
 export interface IterateOptions {
   /** Aborting stops the iteration: the pending `next()` rejects with {@link AbortError} and the file is closed. */
   signal?: AbortSignal
 }
 
-/** Totals of the most recent iteration of a source. */
+/**
+ * Totals of the most recent iteration of a source.
+ *
+ * @category Sources
+ */
 export interface CaptureStats {
   /** `pcap` or `pcapng` once a file's header has been read; `live` for {@link capture}. */
   format: 'pcap' | 'pcapng' | 'live' | undefined
+  /** Packets read; packets a capture filter skipped are not counted. */
   packets: number
   /** Captured bytes. */
   bytes: number
   /** Bytes on the wire (sum of original lengths). */
   wireBytes: number
   /** Packets per link type, in order of first appearance. */
-  linkTypes: { linkType: number; name: LinkTypeName; packets: number }[]
-  protocols: { ipv4: number; ipv6: number; arp: number; tcp: number; udp: number; icmp: number; other: number }
+  linkTypes: {
+    /** The LINKTYPE_* value. */
+    linkType: number
+    /** Its name, as {@link linkTypeName} gives it. */
+    name: LinkTypeName
+    /** Packets of this link type. */
+    packets: number
+  }[]
+  /** Packets per network and per transport protocol. */
+  protocols: {
+    /** Packets with an IPv4 header. */
+    ipv4: number
+    /** Packets with an IPv6 header. */
+    ipv6: number
+    /** ARP packets. */
+    arp: number
+    /** Packets with a decoded TCP header. */
+    tcp: number
+    /** Packets with a decoded UDP header. */
+    udp: number
+    /** Packets with a decoded ICMP or ICMPv6 header. */
+    icmp: number
+    /** Packets with no TCP, UDP or ICMP header decoded (not IP, another IP protocol, a fragment, or cut short). */
+    other: number
+  }
   /** IP fragments (their transport is not decoded). */
   fragments: number
   /** Packets with an invalid header. */
@@ -85,8 +121,13 @@ export interface CaptureStats {
   live?: LiveStats
 }
 
-/** Counters of one live-capture worker (one ring). */
+/**
+ * Counters of one live-capture worker (one ring).
+ *
+ * @category Sources
+ */
 export interface WorkerStats {
+  /** The worker's number, 0-based, as in {@link Packet.worker}. */
   worker: number
   /** Packets the kernel passed to this worker's ring, delivered or dropped. */
   received: number
@@ -98,23 +139,36 @@ export interface WorkerStats {
   packets: number
 }
 
-/** A live capture's counters, cumulative since it opened. */
+/**
+ * A live capture's counters, cumulative since it opened.
+ *
+ * @category Sources
+ */
 export interface LiveStats {
+  /** Packets the kernel passed to the rings, delivered or dropped: the sum of {@link WorkerStats.received}. */
   received: number
+  /** Packets the kernel dropped because a ring was full: the sum of {@link WorkerStats.kernelDrops}. */
   kernelDrops: number
+  /** Times a ring froze its queue: the sum of {@link WorkerStats.freezes}. */
   freezes: number
   /** The interface's link type (1 Ethernet, 101 raw IP). */
   linkType: number
+  /** Each worker's own counters, one entry per ring. */
   workers: WorkerStats[]
 }
 
 /**
  * Counters of flow tracking, TCP reassembly and session parsing: every
  * bound that was hit shows here (and, where it cut a stream or a session,
- * as an event on that flow).
+ * as an event on that flow). With {@link capture} fanout, the workers'
+ * counters are summed.
+ *
+ * @category Sources
  */
 export interface AnalysisStats {
+  /** Flows started so far. */
   flows: number
+  /** Flows in the flow table now (started and not yet ended). */
   activeFlows: number
   /** Flows pushed out of a full table (`maxFlows`). */
   flowsEvicted: number
@@ -122,34 +176,51 @@ export interface AnalysisStats {
   notTracked: number
   /** IP fragments counted in no flow (buffered, dropped, or not reassembled). */
   fragments: number
-  /** Flows given to each parser, and flows no parser claimed. */
+  /** Flows handed to the built-in HTTP parser. */
   parsedHttp: number
+  /** Flows handed to the built-in DNS parser. */
   parsedDns: number
+  /** Flows handed to the built-in TLS parser. */
   parsedTls: number
+  /** Flows that neither a built-in parser nor a plugin claimed. */
   unparsed: number
+  /** `http` events (HTTP transactions) emitted. */
   httpTransactions: number
+  /** `dns` events (DNS transactions) emitted. */
   dnsTransactions: number
+  /** `tls.client_hello` and `tls.server_hello` events emitted. */
   tlsHellos: number
   /** `session.anomaly` events. */
   anomalies: number
-  /** TCP payload delivered in order, and what was given up as gaps. */
+  /** TCP payload bytes delivered in order by reassembly. */
   streamBytes: number
+  /** Stream gaps: holes given up as never to be delivered. */
   gaps: number
+  /** Bytes covered by those gaps. */
   gapBytes: number
-  /** The reassembly memcap: its limit, bytes held now, the most ever held, and how often it was hit. */
+  /** The reassembly memcap's limit in bytes ({@link SessionOptions.memcapBytes}). */
   memcapLimit: number
+  /** Bytes charged to the memcap now (buffered out-of-order payload plus per-piece overhead). */
   memcapUsed: number
+  /** The highest {@link AnalysisStats.memcapUsed} so far. */
   memcapPeak: number
+  /** Times the memcap refused to buffer a segment; each forced a `memcap` gap. */
   memcapHits: number
-  /** Of connections already finished: out-of-order limit hits, retransmitted bytes, overlaps with different data, bytes after FIN/RST, bytes past the depth. */
+  /** Of connections already finished: gaps forced by the per-direction out-of-order limit ({@link SessionOptions.maxOooBytes}). */
   oooLimitHits: number
+  /** Of connections already finished: payload bytes at positions already delivered, gapped or buffered. */
   retransmittedBytes: number
+  /** Of connections already finished: segments whose overlapping bytes differed from the buffered ones. */
   inconsistentOverlaps: number
+  /** Of connections already finished: payload bytes past a FIN's sequence number or after a RST (not delivered). */
   afterEndBytes: number
+  /** Of connections already finished: bytes past {@link SessionOptions.streamDepthBytes} (not delivered). */
   beyondDepthBytes: number
-  /** Flows claimed by plugins, stream/datagram bytes handed to them, and flows they gave back (declined or failed). */
+  /** Flows claimed by plugins, outright or for their `test` predicates. */
   pluginFlows: number
+  /** Stream and datagram bytes handed to plugins. */
   pluginBytes: number
+  /** Plugin flows given back (every predicate declined, or the plugin threw). */
   pluginReleased: number
 }
 
@@ -158,7 +229,11 @@ const U32_MAX = 0xffff_ffff
 /** Marks the construction of a live source (see `live.ts`). @internal */
 export const LIVE: unique symbol = Symbol('flowtap.live')
 
-/** Flow timeouts, as {@link PacketSource.flowTimeouts} takes them. */
+/**
+ * Flow timeouts, as {@link PacketSource.flowTimeouts} takes them.
+ *
+ * @category Flows
+ */
 export type FlowTimeouts = Pick<FlowOptions, 'tcpIdleMs' | 'tcpHandshakeMs' | 'tcpCloseDelayMs' | 'udpIdleMs' | 'otherIdleMs'>
 
 /** `base` with the defined entries of `over` on top. */
@@ -398,6 +473,8 @@ class Pass<T> {
  * A pcap/pcapng capture to iterate. Nothing is opened until an iteration
  * starts; each iteration reads the input from the start, and ends (closing
  * the file) on completion, error, abort, `break`, `return` or `throw`.
+ *
+ * @category Sources
  */
 export class PacketSource implements AsyncIterable<Packet> {
   /** The file path, when reading a file. */
@@ -557,6 +634,16 @@ export class PacketSource implements AsyncIterable<Packet> {
   /**
    * Batches of packets: the fast path. Read the typed-array
    * {@link PacketBatch.columns} directly for the lowest cost per packet.
+   *
+   * @example
+   * ```ts
+   * let syns = 0
+   * for await (const b of openPcap('trace.pcap').packetBatches()) {
+   *   const { transport, tcpFlags } = b.columns
+   *   for (let i = 0; i < b.length; i++) if (transport[i] === 1 && (tcpFlags[i]! & 0x12) === 0x02) syns++
+   * }
+   * console.log(syns, 'SYNs')
+   * ```
    */
   packetBatches(options?: IterateOptions): AsyncIterableIterator<PacketBatch> {
     const pass = this.packetPass(options?.signal)
@@ -579,6 +666,16 @@ export class PacketSource implements AsyncIterable<Packet> {
   /**
    * Every packet as a {@link Packet} (a lazy view: fields decode when read).
    * Packets of one batch are handed out without waiting on native code.
+   *
+   * @example
+   * ```ts
+   * // The first 10 DNS packets; `break` ends the iteration and closes the file.
+   * let n = 0
+   * for await (const p of openPcap('trace.pcap').filter('udp port 53').packets()) {
+   *   console.log(p.index, p.src, '→', p.dst, p.payload.length)
+   *   if (++n === 10) break
+   * }
+   * ```
    */
   packets(options?: IterateOptions): AsyncIterableIterator<Packet> {
     const pass = this.packetPass(options?.signal)
@@ -681,7 +778,7 @@ export class PacketSource implements AsyncIterable<Packet> {
     return batchIterator(this.start(options?.signal, (r, cap) => sessionsOf(r, cap, host), flows, analyze))
   }
 
-  /** Calls into the plugins of the current or last `sessions()` iteration, if it had plugins. */
+  /** Counters of calls into the plugins of the current or last `sessions()` iteration; undefined if it had no plugins. */
   pluginCounters(): PluginCounters | undefined {
     return this.lastPlugins ? { ...this.lastPlugins.counters } : undefined
   }
@@ -692,6 +789,7 @@ export class PacketSource implements AsyncIterable<Packet> {
    *
    * @example
    * ```ts
+   * // `redis` comes from defineStreamParser, and `redis: RedisCommand` is declared in SessionMessageMap.
    * for await (const s of openPcap('redis.pcap').use(redis).sessions()) {
    *   if (s.type === 'redis') console.log(s.message.command)
    * }
@@ -854,6 +952,8 @@ function sessionsOf(r: BindingBatchResult, cap: NativeCapture, host: PluginHost 
  * Opens a pcap or pcapng capture from a file path or from bytes in memory.
  * Nothing is read until you iterate; options are validated here and throw
  * {@link InvalidArgumentError}.
+ *
+ * @category Sources
  *
  * @example
  * ```ts
