@@ -2,7 +2,7 @@
 // Benchmarks of flowtap against the machine's limit and the tools a user
 // would pick instead. See benches/README.md.
 //
-//   node benches/run.mjs [--suite packets|flows|live|plugins|wasm|sessions] [--packets N] [--runs R] [--seed S]
+//   node benches/run.mjs [--suite all|packets|flows|live|plugins|wasm|sessions] [--packets N] [--runs R] [--seed S]
 //                        [--format pcap|pcapng] [--corpus DIR] [--only a,b,...] [--no-build]
 //                        [--scales N,N,...] [--suricata PATH]
 //
@@ -57,7 +57,7 @@ function parseArgs(argv) {
       case '--corpus': o.corpus = path.resolve(val()); break
       case '--only': o.only = val().split(',').map((s) => s.trim()).filter(Boolean); break
       case '--no-build': o.build = false; break
-      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live', 'plugins', 'wasm', 'sessions'].includes(o.suite)) fail('--suite must be packets, flows, live, plugins, wasm or sessions'); break
+      case '--suite': o.suite = val(); if (!['packets', 'flows', 'live', 'plugins', 'wasm', 'sessions', 'all'].includes(o.suite)) fail('--suite must be packets, flows, live, plugins, wasm, sessions or all'); break
       case '--scales': o.scales = val().split(',').map((x) => {
         const v = Number(x.trim().replaceAll('_', ''))
         if (!Number.isInteger(v) || v < 1) fail('--scales must be positive integers')
@@ -66,12 +66,12 @@ function parseArgs(argv) {
       case '--suricata': o.suricata = val(); break
       case '-h':
       case '--help':
-        console.log('node benches/run.mjs [--suite packets|flows|live|plugins|wasm|sessions] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
+        console.log('node benches/run.mjs [--suite all|packets|flows|live|plugins|wasm|sessions] [--packets N (2000000)] [--runs R (5)] [--seed S (1)] [--format pcap|pcapng] [--corpus DIR] [--only id,id] [--no-build]')
         console.log('  flows suite: [--scales N,N,... (1000,100000,1000000)] [--suricata PATH ($SURICATA or suricata)]')
         console.log('  live suite (root): node benches/live.mjs with --packets, --runs and --only (tcpdump, node_pcap, flowtap-flows, flowtap-packets, flowtap-batches)')
         console.log('  plugins suite: benches/plugins.mjs (TS plugins vs core and built-in parsers) on the mixed capture and a Redis capture')
         console.log('  wasm suite: benches/wasm.mjs (the WebAssembly build vs the native addon) on the mixed capture')
-        console.log('  sessions suite: benches/sessions.mjs (core/TS sessions vs tshark, nDPI, Suricata, node_pcap) on the real-program workload; --packets defaults to 500000')
+        console.log('  all (npm run bench) / sessions suite: benches/sessions.mjs — every flowtap path and every peer (tcpdump, tshark, nDPI, Suricata, node_pcap) on the real-program workload; --packets defaults to 500000; all also regenerates the README table')
         console.log(`packets contender ids: ${CONTENDERS.map((c) => c.id).join(', ')}`)
         console.log(`flows contender ids: ${FLOW_TOOLS.map((c) => c.id).join(', ')} (at a scale: id@1k, id@100k, id@1M, …)`)
         process.exit(0)
@@ -943,6 +943,7 @@ function sessionsSuite(o) {
   }
   if (ensureNodePcap()) console.log('» node_pcap unavailable; its row will say so')
   const args = [path.join(here, 'sessions.mjs'), '--file', file, '--bin', b.dir, '--runs', String(o.runs), '--suricata', o.suricata]
+  if (o.suite === 'all') args.push('--readme')
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' })
   if (r.status !== 0) fail(`benches/sessions.mjs exited with ${r.status ?? r.signal}`)
 }
@@ -964,5 +965,5 @@ if (o.suite === 'flows') flowsSuite(o)
 else if (o.suite === 'live') liveSuite(o)
 else if (o.suite === 'plugins') pluginsSuite(o)
 else if (o.suite === 'wasm') wasmSuite(o)
-else if (o.suite === 'sessions') sessionsSuite(o)
+else if (o.suite === 'sessions' || o.suite === 'all') sessionsSuite(o)
 else packetsSuite(o)

@@ -1,12 +1,18 @@
-// The sessions suite: reassembly + HTTP/DNS/TLS parsing, flowtap (Rust core
-// alone and through TypeScript) next to the tools users would pick instead,
-// on the same capture in one run, with the machine's limit.
+// The side-by-side suite: flowtap (Rust core alone and through TypeScript)
+// for packets, flows and sessions, next to the tools users would pick
+// instead, on the same capture in one run, with the machine's limit.
 //
-//   node benches/sessions.mjs --file FILE --bin DIR [--runs R] [--suricata PATH]
-//   (benches/run.mjs --suite sessions generates the workload capture and passes these)
+//   node benches/sessions.mjs --file FILE --bin DIR [--runs R] [--suricata PATH] [--readme]
+//   (benches/run.mjs --suite all — `npm run bench` — generates the workload
+//   capture and passes these; --suite sessions is the same)
 //
 // Contenders (each run R times in turn; medians, min–max):
 //   walk            mmap walk reading record headers and 5-tuples: the limit
+//   core-packets    core_bench --mode for_each: read + decode every packet, Rust
+//   ts-packetBatches / ts-packets   openPcap(FILE).packetBatches() / packets()
+//   tcpdump         tcpdump -n -r FILE, output discarded (it decodes and prints every packet)
+//   tshark-conv     tshark -q -z conv,tcp: its TCP conversation table
+//   node_pcap       the `pcap` npm package decoding every packet
 //   core-sessions   core_bench --mode sessions: flows, reassembly, parsers, Rust only
 //   core-flows      core_bench --mode flows: flow tracking only, Rust
 //   ts-flows        openPcap(FILE).flowBatches() from dist/
@@ -18,7 +24,9 @@
 //   zeek            reported unavailable: no package in the registries reachable here
 // External tools are timed from spawn to exit; flowtap, walk and node_pcap
 // by their own timers. Peak RSS from /usr/bin/time when present.
-// Writes benches/results/sessions.{json,md,svg}.
+// Writes benches/results/sessions.{json,md,svg}; with --readme it also
+// replaces the README's generated performance table (between the
+// `<!-- bench:all -->` markers).
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -42,9 +50,15 @@ const meta = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8'))
 const suriLog = fs.mkdtempSync(path.join(os.tmpdir(), 'flowtap-bench-suricata-'))
 const contenders = [
   { id: 'walk', what: 'limit: mmap walk over record headers and 5-tuples (Rust)', cmd: [path.join(bin, 'walk'), file], own: true },
+  { id: 'core-packets', what: 'flowtap core (Rust): read + decode every packet', cmd: [path.join(bin, 'core_bench'), '--mode', 'for_each', file], own: true },
+  { id: 'ts-packetBatches', what: 'flowtap `packetBatches()` in TypeScript (typed-array columns)', cmd: [process.execPath, path.join(here, 'ts_batches.mjs'), file], own: true },
+  { id: 'ts-packets', what: 'flowtap `packets()` in TypeScript (a Packet per packet)', cmd: [process.execPath, path.join(here, 'ts_packets.mjs'), file], own: true },
+  { id: 'tcpdump', what: 'tcpdump -n -r: decode and print every packet (output discarded)', cmd: ['tcpdump', '-n', '-r', file], discard: true, available: () => (which('tcpdump') ? null : 'tcpdump not installed') },
+  { id: 'node_pcap', what: 'node_pcap 3.1.0: decode every packet', cmd: [process.execPath, path.join(here, 'node_pcap.mjs'), file], own: true, available: () => (fs.existsSync(path.join(here, 'node_modules', 'pcap')) ? null : 'node_pcap not installed (npm install --prefix benches)') },
   { id: 'core-sessions', what: 'flowtap core (Rust): flows, reassembly, HTTP/DNS/TLS parsers', cmd: [path.join(bin, 'core_bench'), '--mode', 'sessions', file], own: true },
   { id: 'core-flows', what: 'flowtap core (Rust): flow tracking only', cmd: [path.join(bin, 'core_bench'), '--mode', 'flows', file], own: true },
   { id: 'ts-flows', what: 'flowtap `flows()` in TypeScript', cmd: [process.execPath, path.join(here, 'ts_flows.mjs'), file], own: true },
+  { id: 'tshark-conv', what: 'tshark -q -z conv,tcp: TCP conversation table', cmd: ['tshark', '-n', '-q', '-r', file, '-z', 'conv,tcp'], discard: true, available: () => (which('tshark') ? null : 'tshark not installed') },
   { id: 'ts-sessions', what: 'flowtap `sessions()` in TypeScript (every record an object)', cmd: [process.execPath, path.join(here, 'ts_sessions.mjs'), file], own: true },
   {
     id: 'tshark-fields',
@@ -67,7 +81,7 @@ const contenders = [
 function runOnce(c) {
   const cmd = timeBin ? [timeBin, '-f', 'FLOWTAP_RSS_KB=%M', ...c.cmd] : c.cmd
   const t0 = process.hrtime.bigint()
-  const r = spawnSync(cmd[0], cmd.slice(1), { cwd: root, encoding: 'utf8', maxBuffer: 1 << 30 })
+  const r = spawnSync(cmd[0], cmd.slice(1), { cwd: root, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', c.discard ? 'ignore' : 'pipe', 'pipe'] })
   const wall = Number(process.hrtime.bigint() - t0) / 1e9
   if (r.status !== 0) throw new Error(`${c.id}: exit ${r.status ?? r.signal}: ${(r.stderr || '').slice(-300)}`)
   const rss = Number(/FLOWTAP_RSS_KB=(\d+)/.exec(r.stderr || '')?.[1] ?? NaN)
@@ -108,6 +122,8 @@ const rows = contenders.map((c) => {
     min: Math.min(...secs),
     max: Math.max(...secs),
     pps: packets / s,
+    mbps: meta.packetBytes / s / 1e6,
+    wall: median(xs.map((x) => x.wall)),
     payloadGBps: payload && ['core-sessions', 'ts-sessions'].includes(c.id) ? payload / s / 1e9 : null,
     sessions,
     sessionsPerSec: sessions != null ? sessions / s : null,
@@ -117,6 +133,12 @@ const rows = contenders.map((c) => {
 const by = Object.fromEntries(rows.map((r) => [r.id, r]))
 const ratio = (a, b) => (by[a]?.pps && by[b]?.pps ? by[a].pps / by[b].pps : null)
 const ratios = [
+  ['ts-flows ÷ tshark-conv (goal ≥ 30)', ratio('ts-flows', 'tshark-conv')],
+  ['ts-flows ÷ suricata (goal ≥ 10)', ratio('ts-flows', 'suricata')],
+  ['ts-packets ÷ node_pcap (goal ≥ 5)', ratio('ts-packets', 'node_pcap')],
+  ['ts-packetBatches ÷ walk (goal ≥ 0.50)', ratio('ts-packetBatches', 'walk')],
+  ['ts-packets ÷ tcpdump', ratio('ts-packets', 'tcpdump')],
+  ['core-packets ÷ walk', ratio('core-packets', 'walk')],
   ['core-sessions payload GB/s (goal ≥ 1.5)', by['core-sessions']?.payloadGBps ?? null],
   ['ts-sessions ÷ core-sessions (goal ≥ 0.70)', ratio('ts-sessions', 'core-sessions')],
   ['ts-sessions ÷ suricata (goal ≥ 10)', ratio('ts-sessions', 'suricata')],
@@ -135,18 +157,18 @@ fs.writeFileSync(path.join(resDir, 'sessions.json'), JSON.stringify(out, null, 2
 
 const fmt = (v, d = 0) => (v == null ? '–' : v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : v >= 1e3 ? `${(v / 1e3).toFixed(d > 0 ? d : 0)} k` : v.toFixed(d))
 const md = [
-  '### Sessions: reassembly and HTTP/DNS/TLS parsing',
+  '### Side by side: packets, flows, sessions',
   '',
-  `\`node benches/run.mjs --suite sessions --runs ${runs}\` on ${machine.cpus} × ${machine.model}, ${machine.memGb} GB, Node ${machine.node}; ${new Date().toISOString().slice(0, 10)}.`,
+  `\`node benches/run.mjs --suite ${args.includes('--readme') ? 'all' : 'sessions'} --runs ${runs}\` on ${machine.cpus} × ${machine.model}, ${machine.memGb} GB, Node ${machine.node}; ${new Date().toISOString().slice(0, 10)}.`,
   `Capture: \`${rel(file)}\` — ${packets.toLocaleString('en-US')} packets, ${(meta.fileBytes / 1e6).toFixed(0)} MB, ${meta.flows.toLocaleString('en-US')} flows, TCP ${meta.tcp}, UDP ${meta.udp}, IPv6 ${meta.ipv6}; \`gen_capture --sources benches/workload/seeds\` (real http.server/curl, dnsmasq/dig, openssl TLS 1.2/1.3 traffic, scaled), seed ${meta.seed}.`,
   `Median of ${runs} runs (min–max); external tools timed spawn→exit (start-up included).`,
   '',
-  '| contender | median s (min–max) | packets/s | payload GB/s | sessions/s | peak RSS MB |',
-  '|---|---|---:|---:|---:|---:|',
+  '| contender | median s (min–max) | wall s | packets/s | MB/s | payload GB/s | sessions/s | peak RSS MB |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
   ...rows.map((r) =>
     r.unavailable
-      ? `| ${r.what} (\`${r.id}\`) | unavailable: ${r.unavailable} | | | | |`
-      : `| ${r.what} (\`${r.id}\`) | ${r.seconds.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)}) | ${fmt(r.pps)} | ${r.payloadGBps == null ? '–' : r.payloadGBps.toFixed(2)} | ${fmt(r.sessionsPerSec, 1)} | ${r.rssMb == null ? '–' : r.rssMb.toFixed(0)} |`,
+      ? `| ${r.what} (\`${r.id}\`) | unavailable: ${r.unavailable} | | | | | | |`
+      : `| ${r.what} (\`${r.id}\`) | ${r.seconds.toFixed(2)} (${r.min.toFixed(2)}–${r.max.toFixed(2)}) | ${r.wall.toFixed(2)} | ${fmt(r.pps)} | ${r.mbps.toFixed(0)} | ${r.payloadGBps == null ? '–' : r.payloadGBps.toFixed(2)} | ${fmt(r.sessionsPerSec, 1)} | ${r.rssMb == null ? '–' : r.rssMb.toFixed(0)} |`,
   ),
   '',
   '| ratio | value |',
@@ -158,7 +180,21 @@ const md = [
   '![packets/s per contender](sessions.svg)',
 ]
 fs.writeFileSync(path.join(resDir, 'sessions.md'), md.join('\n') + '\n')
-fs.writeFileSync(path.join(resDir, 'sessions.svg'), barChart('Sessions suite: packets/s (log scale)', rows.filter((r) => !r.unavailable).map((r) => [r.id, r.pps])))
+if (args.includes('--readme')) {
+  // The README's table is this one, with links made relative to the repository root.
+  const readme = path.join(root, 'README.md')
+  const text = fs.readFileSync(readme, 'utf8')
+  const start = '<!-- bench:all:start -->'
+  const end = '<!-- bench:all:end -->'
+  const a = text.indexOf(start)
+  const b = text.indexOf(end)
+  if (a >= 0 && b > a) {
+    const body = md.slice(1).join('\n').replace('](sessions.svg)', '](benches/results/sessions.svg)')
+    fs.writeFileSync(readme, `${text.slice(0, a + start.length)}\n<!-- generated by node benches/run.mjs --suite all; do not edit -->\n${body}\n${text.slice(b)}`)
+    console.log('» README.md performance table updated')
+  }
+}
+fs.writeFileSync(path.join(resDir, 'sessions.svg'), barChart('packets/s per tool and task (log scale)', rows.filter((r) => !r.unavailable).map((r) => [r.id, r.pps])))
 console.log('\n' + md.join('\n'))
 
 /** A horizontal bar chart, log scale, as standalone SVG. */
