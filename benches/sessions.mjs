@@ -73,12 +73,20 @@ const contenders = [
     what: 'Suricata offline, no rules, EVE flow/http/dns/tls',
     cmd: [suricata, '-c', path.join(here, 'suricata-sessions.yaml'), '-r', file, '--runmode', 'single', '-k', 'none', '-S', '/dev/null', '-l', suriLog],
     available: () => (which(suricata) ? null : `${suricata} not found (no Debian bookworm package; build from source, pass --suricata PATH)`),
+    before: () => fs.rmSync(path.join(suriLog, 'eve.json'), { force: true }),
+    // Its app-layer records (http, dns, tls), as flowtap's session events.
+    records: () => {
+      const eve = path.join(suriLog, 'eve.json')
+      if (!fs.existsSync(eve)) return null
+      return (fs.readFileSync(eve, 'utf8').match(/"event_type":"(http|dns|tls)"/g) ?? []).length
+    },
   },
   { id: 'node_pcap-tcp', what: 'node_pcap 3.1.0: decode every packet + TCPTracker', cmd: [process.execPath, path.join(here, 'node_pcap.mjs'), file, '--tcp-tracker'], own: true, available: () => (fs.existsSync(path.join(here, 'node_modules', 'pcap')) ? null : 'node_pcap not installed (npm install --prefix benches)') },
   { id: 'zeek', what: 'Zeek', cmd: null, available: () => 'not installable here: no zeek package in Debian bookworm, npm or PyPI' },
 ]
 
 function runOnce(c) {
+  c.before?.()
   const cmd = timeBin ? [timeBin, '-f', 'FLOWTAP_RSS_KB=%M', ...c.cmd] : c.cmd
   const t0 = process.hrtime.bigint()
   const r = spawnSync(cmd[0], cmd.slice(1), { cwd: root, encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', c.discard ? 'ignore' : 'pipe', 'pipe'] })
@@ -114,7 +122,7 @@ const rows = contenders.map((c) => {
   if (status.get(c.id) || xs.length === 0) return { id: c.id, what: c.what, unavailable: status.get(c.id) }
   const secs = xs.map((x) => x.seconds)
   const s = median(secs)
-  const sessions = c.id === 'core-sessions' ? xs[0].j.sessions : c.id === 'ts-sessions' ? xs[0].j.sessions : c.id === 'tshark-fields' ? xs[0].records : null
+  const sessions = c.id === 'core-sessions' ? xs[0].j.sessions : c.id === 'ts-sessions' ? xs[0].j.sessions : c.records ? xs[0].records : null
   return {
     id: c.id,
     what: c.what,
@@ -175,7 +183,7 @@ const md = [
   '|---|---:|',
   ...ratios.map(([k, v]) => `| ${k} | ${v == null ? 'n/a' : v.toFixed(2)} |`),
   '',
-  'sessions/s counts what each tool emits: flowtap its session events (HTTP transactions, DNS transactions, TLS hellos/ends), tshark its matching packets.',
+  `sessions/s counts what each tool emits: flowtap its session events (HTTP transactions, DNS transactions, TLS hellos/ends), tshark its matching packets, Suricata its EVE http/dns/tls records.${by.suricata?.seconds ? ` Suricata: ${spawnSync(suricata, ['-V'], { encoding: 'utf8' }).stdout.trim()}.` : ''}`,
   '',
   '![packets/s per contender](sessions.svg)',
 ]
